@@ -1,0 +1,197 @@
+"""The configuration that travels with a model's weights (``config.json``).
+
+It holds everything needed to rebuild the network and to feed it correctly:
+architecture, bands, pixel scale, input scaling, cutout convention, the
+properties with their bin edges, and provenance.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+from .exceptions import PicassoModelError
+from .images import BANDS, PIXEL_SCALE
+from .preprocess import DEFAULT_SOFTENING
+from .properties import PROPERTIES
+
+__all__ = [
+    "CONFIG_FORMAT_VERSION",
+    "ModelConfig",
+]
+
+#: Version of the ``config.json`` layout that this package writes and reads.
+CONFIG_FORMAT_VERSION = 1
+
+
+def _default_properties():
+    return {
+        name: {"bin_edges": list(PROPERTIES[name].bin_edges)}
+        for name in (
+            "sfr",
+            "hi",
+            "gas_metallicity",
+            "stellar_metallicity",
+            "stellar_mass",
+        )
+    }
+
+
+@dataclass
+class ModelConfig:
+    """Everything about a model except its weights.
+
+    Parameters
+    ----------
+    properties : dict
+        Property name to ``{"bin_edges": [...]}``, in output order.
+    width, depth, groups : int
+        U-Net architecture (see `~picasso_astro.model.PicassoUNet`).
+    bands : list of str
+        Input bands in channel order.
+    pixel_scale : float
+        Arcsec per pixel of the images the model was trained on.
+    softening : dict of str to float
+        asinh softening per band in nanomaggies.
+    cutout : dict
+        How inputs were cut: ``{"kind": "fixed", "size": 256}`` or
+        ``{"kind": "half_light", "factor": 10.0, "min_size": 64}``.
+    name, revision : str
+        Model name and version, copied into every output's provenance.
+    provenance : dict
+        Training data, recipe, package version, date and metrics.
+    """
+
+    properties: dict = field(default_factory=_default_properties)
+    width: int = 32
+    depth: int = 4
+    groups: int = 8
+    bands: list = field(default_factory=lambda: list(BANDS))
+    pixel_scale: float = PIXEL_SCALE
+    softening: dict = field(default_factory=lambda: dict(DEFAULT_SOFTENING))
+    cutout: dict = field(default_factory=lambda: {"kind": "fixed", "size": 256})
+    name: str = "unnamed"
+    revision: str = "local"
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def in_channels(self):
+        """int: the bands plus one validity channel."""
+        return len(self.bands) + 1
+
+    @property
+    def property_names(self):
+        """tuple of str: output properties in order."""
+        return tuple(self.properties)
+
+    def to_dict(self):
+        """Return the JSON-ready dictionary written as ``config.json``."""
+        return {
+            "format_version": CONFIG_FORMAT_VERSION,
+            "name": self.name,
+            "revision": self.revision,
+            "architecture": {
+                "type": "PicassoUNet",
+                "in_channels": self.in_channels,
+                "width": self.width,
+                "depth": self.depth,
+                "groups": self.groups,
+            },
+            "bands": list(self.bands),
+            "pixel_scale": self.pixel_scale,
+            "input_scaling": {
+                "kind": "asinh",
+                "softening": dict(self.softening),
+                "validity_channel": True,
+            },
+            "cutout": dict(self.cutout),
+            "properties": copy.deepcopy(self.properties),
+            "provenance": copy.deepcopy(self.provenance),
+        }
+
+    @classmethod
+    def from_dict(cls, config, *, source="config.json"):
+        """Build and validate a configuration from its dictionary.
+
+        Parameters
+        ----------
+        config : dict
+            As read from ``config.json``.
+        source : str
+            Where it came from, for error messages.
+
+        Raises
+        ------
+        PicassoModelError
+            If a field is missing, of the wrong type, or not supported.
+        """
+
+        def fail(problem):
+            msg = f"{source}: {problem}"
+            raise PicassoModelError(msg)
+
+        if not isinstance(config, dict):
+            fail("the model configuration must be a JSON object")
+        version = config.get("format_version")
+        if version != CONFIG_FORMAT_VERSION:
+            fail(
+                f"format_version is {version!r}, this version of picasso_astro reads "
+                f"{CONFIG_FORMAT_VERSION}; upgrade picasso_astro or re-export the model"
+            )
+        try:
+            arch = config["architecture"]
+            bands = list(config["bands"])
+            scaling = config["input_scaling"]
+            properties = config["properties"]
+            pixel_scale = float(config["pixel_scale"])
+        except (KeyError, TypeError, ValueError) as exc:
+            fail(f"missing or malformed field {exc}")
+        if arch.get("type") != "PicassoUNet":
+            fail(f"unknown architecture type {arch.get('type')!r}")
+        if bands != list(BANDS):
+            fail(f"bands must be {list(BANDS)}, not {bands}")
+        if arch.get("in_channels") != len(bands) + 1:
+            fail("architecture.in_channels must be the number of bands plus one")
+        if scaling.get("kind") != "asinh" or not scaling.get("validity_channel"):
+            fail(f"unsupported input_scaling {scaling!r}")
+        softening = scaling.get("softening", {})
+        if set(softening) != set(bands):
+            fail("input_scaling.softening needs one value per band")
+        if not properties:
+            fail("no properties")
+        for name, spec in properties.items():
+            if name not in PROPERTIES:
+                fail(f"unknown property {name!r}; known: {', '.join(PROPERTIES)}")
+            edges = spec.get("bin_edges") if isinstance(spec, dict) else None
+            if (
+                not isinstance(edges, list)
+                or len(edges) < 2
+                or any(b <= a for a, b in zip(edges, edges[1:], strict=False))
+            ):
+                fail(f"property {name!r} needs increasing bin_edges")
+        try:
+            return cls(
+                properties=copy.deepcopy(properties),
+                width=int(arch["width"]),
+                depth=int(arch["depth"]),
+                groups=int(arch.get("groups", 8)),
+                bands=bands,
+                pixel_scale=pixel_scale,
+                softening={b: float(v) for b, v in softening.items()},
+                cutout=dict(config.get("cutout", {"kind": "fixed", "size": 256})),
+                name=str(config.get("name", "unnamed")),
+                revision=str(config.get("revision", "local")),
+                provenance=copy.deepcopy(config.get("provenance", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            fail(f"malformed architecture: {exc}")
+
+    def build_network(self):
+        """Return a freshly initialised `~picasso_astro.model.PicassoUNet`."""
+        from .model import PicassoUNet
+
+        return PicassoUNet(
+            self.in_channels,
+            {name: spec["bin_edges"] for name, spec in self.properties.items()},
+            width=self.width,
+            depth=self.depth,
+            groups=self.groups,
+        )
