@@ -1,0 +1,216 @@
+"""The public `predict`: from images to `~picasso_astro.maps.PropertyMaps`."""
+
+import warnings
+
+import numpy as np
+
+from . import __version__
+from .exceptions import PicassoInputError, PicassoWarning
+from .hub import load_model
+from .inputs import parse_inputs
+from .maps import PropertyMaps
+from .preprocess import align_bands, stack_bands, to_model_input
+
+__all__ = ["predict", "resolve_device", "run_network"]
+
+#: Images larger than this on a side are processed in overlapping tiles.
+DEFAULT_TILE_SIZE = 512
+#: Pixels discarded at each inner tile edge, where the network sees no context.
+TILE_MARGIN = 32
+
+
+def resolve_device(device="auto"):
+    """Return the `torch.device` to run on.
+
+    Parameters
+    ----------
+    device : str or `torch.device`
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ...
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        msg = f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'"
+        raise PicassoInputError(msg) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        msg = "device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'"
+        raise PicassoInputError(msg)
+    return device
+
+
+def _tile_starts(length, tile, step):
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
+    """Run the network on a batch of model inputs of one size.
+
+    Parameters
+    ----------
+    network : `~picasso_astro.model.PicassoUNet`
+    x : `~numpy.ndarray`
+        Shape ``(n, channels, ny, nx)``, float32.
+    device : `torch.device`
+    tile_size : int
+        Larger images are cut into overlapping tiles of this size, and only the
+        inner part of each tile (``TILE_MARGIN`` pixels in from inner edges) is
+        kept.
+
+    Returns
+    -------
+    values, sigmas : `~numpy.ndarray`
+        Shape ``(n, n_properties, ny, nx)``.
+    """
+    import torch
+
+    n, _, ny, nx = x.shape
+    n_props = len(network.property_names)
+    values = np.empty((n, n_props, ny, nx), dtype=np.float32)
+    sigmas = np.empty_like(values)
+    step = tile_size - 2 * TILE_MARGIN
+    with torch.inference_mode():
+        for y0 in _tile_starts(ny, tile_size, step):
+            for x0 in _tile_starts(nx, tile_size, step):
+                y1, x1 = min(y0 + tile_size, ny), min(x0 + tile_size, nx)
+                tile = torch.from_numpy(np.ascontiguousarray(x[..., y0:y1, x0:x1]))
+                value, sigma = network.predict(tile.to(device))
+                # Keep the tile's inner part; image edges are kept in full.
+                ky0 = 0 if y0 == 0 else TILE_MARGIN
+                kx0 = 0 if x0 == 0 else TILE_MARGIN
+                ky1 = y1 - y0 if y1 == ny else y1 - y0 - TILE_MARGIN
+                kx1 = x1 - x0 if x1 == nx else x1 - x0 - TILE_MARGIN
+                region = (..., slice(y0 + ky0, y0 + ky1), slice(x0 + kx0, x0 + kx1))
+                values[region] = value[..., ky0:ky1, kx0:kx1].cpu().numpy()
+                sigmas[region] = sigma[..., ky0:ky1, kx0:kx1].cpu().numpy()
+    return values, sigmas
+
+
+def _prepare(galaxy, config):
+    aligned = align_bands(galaxy.images)
+    cube, mask = stack_bands(aligned)
+    x = to_model_input(cube, mask, softening=config.softening)
+    steps = {
+        band: image.meta.get("reprojected_to")
+        and f"reprojected onto {image.meta['reprojected_to']}"
+        for band, image in aligned.items()
+    }
+    flux = {band: image.meta.get("flux_unit") for band, image in galaxy.images.items()}
+    return x, mask, aligned["r"].wcs, {"alignment": steps, "flux_unit": flux}
+
+
+def _progress(iterable, enabled, total):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, unit="galaxy", desc="picasso")
+
+
+def predict(
+    inputs,
+    *,
+    model=None,
+    device="auto",
+    batch_size=4,
+    on_error="raise",
+    progress=False,
+    tile_size=DEFAULT_TILE_SIZE,
+):
+    """Predict resolved property maps for one or more galaxies.
+
+    Parameters
+    ----------
+    inputs : str, `~pathlib.Path`, `~astropy.io.fits.HDUList`, `~astropy.nddata.NDData`, dict or list
+        Five single-band FITS cutouts (band from the FILTER/BAND keyword or the
+        file name, any order; files of several galaxies are grouped by name),
+        five-plane cubes (file, HDUList or NDData/CCDData in u, g, r, i, z
+        order), or dicts ``{band: file, HDU or NDData}``. Bands on different
+        grids are reprojected onto the r-band grid. Images must be in
+        nanomaggies, or in counts with an ``NMGY`` keyword.
+    model : str, `~pathlib.Path` or `~picasso_astro.hub.PicassoModel`, optional
+        A model directory or a loaded model; the bundled default if omitted.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    batch_size : int
+        Galaxies of the same size run through the network together.
+    on_error : {"raise", "skip"}
+        What to do with a galaxy whose input is unusable: raise, or warn and put
+        None in its place.
+    progress : bool
+        Show a progress bar.
+    tile_size : int
+        Images larger than this on a side are processed in overlapping tiles.
+
+    Returns
+    -------
+    maps : list of `~picasso_astro.maps.PropertyMaps` or None
+        One per galaxy, in input order; None for a skipped galaxy.
+    """
+    if on_error not in ("raise", "skip"):
+        msg = f"on_error must be 'raise' or 'skip', not {on_error!r}"
+        raise ValueError(msg)
+    if int(batch_size) < 1:
+        msg = f"batch_size must be a positive integer, not {batch_size!r}"
+        raise ValueError(msg)
+    loaded = load_model(model)
+    torch_device = resolve_device(device)
+    loaded.to(torch_device)
+    galaxies = parse_inputs(inputs)
+    results = [None] * len(galaxies)
+
+    def fail(index, error):
+        if on_error == "raise":
+            raise error
+        warnings.warn(f"skipped: {error}", PicassoWarning, stacklevel=3)
+
+    prepared = []
+    for index, galaxy in enumerate(_progress(galaxies, progress, len(galaxies))):
+        if isinstance(galaxy, Exception):
+            fail(index, galaxy)
+            continue
+        try:
+            prepared.append((index, galaxy, *_prepare(galaxy, loaded.config)))
+        except PicassoInputError as exc:
+            fail(index, exc)
+            continue
+        if len(prepared) >= batch_size:
+            _run_batch(prepared, loaded, torch_device, tile_size, results)
+            prepared = []
+    if prepared:
+        _run_batch(prepared, loaded, torch_device, tile_size, results)
+    return results
+
+
+def _run_batch(prepared, loaded, device, tile_size, results):
+    by_shape = {}
+    for item in prepared:
+        by_shape.setdefault(item[2].shape, []).append(item)
+    for items in by_shape.values():
+        x = np.stack([item[2] for item in items])
+        values, sigmas = run_network(
+            loaded.network, x, device=device, tile_size=tile_size
+        )
+        for (index, galaxy, _, mask, wcs, steps), value, sigma in zip(
+            items, values, sigmas, strict=True
+        ):
+            meta = {
+                "galaxy": galaxy.name,
+                "model": loaded.name,
+                "model_revision": loaded.revision,
+                "model_source": loaded.source,
+                "package_version": __version__,
+                "inputs": list(galaxy.sources),
+                "preprocessing": steps,
+            }
+            results[index] = PropertyMaps.from_arrays(
+                value, sigma, mask, names=loaded.property_names, wcs=wcs, meta=meta
+            )
