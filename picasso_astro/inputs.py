@@ -123,7 +123,11 @@ def _read_wcs(header, source):
             msg = f"{source}: its WCS cannot be read ({exc})"
             raise PicassoInputError(msg) from None
     if not wcs.has_celestial:
-        return None
+        msg = (
+            f"{source}: no celestial WCS in the header; picasso_astro needs each "
+            "cutout's sky position to align the bands and to place the maps"
+        )
+        raise PicassoInputError(msg)
     return wcs
 
 
@@ -330,20 +334,6 @@ def _check_bands(images, name, sources):
     return {image.band: image for image in images}
 
 
-def _from_files(paths):
-    """Group file names into galaxies: cubes alone, single bands by name."""
-    groups = {}
-    for path in paths:
-        with _open_fits(path) as hdulist:
-            hdu = _first_image_hdu(hdulist, str(path))
-            if hdu.data.ndim == 3:
-                groups[str(path)] = ("cube", [path])
-                continue
-        groups.setdefault(_galaxy_key(path), ("bands", []))[1].append(path)
-    for key, (kind, members) in groups.items():
-        yield key, kind, members
-
-
 def parse_inputs(inputs):
     """Split ``inputs`` into galaxies, each with its five band images.
 
@@ -411,30 +401,37 @@ def _guarded(make):
         return exc
 
 
+def _is_cube(path):
+    with _open_fits(path) as hdulist:
+        return _first_image_hdu(hdulist, str(path)).data.ndim == 3
+
+
 def _galaxies_from_files(paths):
+    """Group file names into galaxies: a cube alone, single bands by name.
+
+    A file that cannot be read makes its whole galaxy an error.
+    """
+    groups = {}
     for path in paths:
-        if not Path(path).is_file():
-            yield PicassoInputError(f"{path}: no such file")
-    existing = [p for p in paths if Path(p).is_file()]
-    try:
-        grouped = list(_from_files(existing))
-    except PicassoInputError:
-        grouped = None
-    if grouped is None:
-        # A broken file among many: read each alone so the others still run.
-        grouped = []
-        for path in existing:
-            try:
-                grouped.extend(_from_files([path]))
-            except PicassoInputError as exc:
-                grouped.append((str(path), "error", exc))
-    for key, kind, members in grouped:
-        if kind == "error":
-            yield members
-        elif kind == "cube":
-            yield _guarded(lambda m=members: _cube_galaxy(m[0]))
+        key = _galaxy_key(path)
+        try:
+            if _is_cube(path):
+                key = str(path)
+                groups[key] = {"cube": path, "paths": [path], "error": None}
+                continue
+        except PicassoInputError as exc:
+            group = groups.setdefault(key, {"cube": None, "paths": [], "error": exc})
+            group["error"] = group["error"] or exc
+            continue
+        group = groups.setdefault(key, {"cube": None, "paths": [], "error": None})
+        group["paths"].append(path)
+    for key, group in groups.items():
+        if group["error"] is not None:
+            yield group["error"]
+        elif group["cube"] is not None:
+            yield _guarded(lambda path=group["cube"]: _cube_galaxy(path))
         else:
-            yield _guarded(lambda k=key, m=members: _band_galaxy(k, m))
+            yield _guarded(lambda k=key, m=group["paths"]: _band_galaxy(k, m))
 
 
 def _cube_galaxy(path):

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from helpers import make_band_hdus
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -16,3 +17,29 @@ def shared_data():
             "(they live beside the project checkout, not in it)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny untrained model saved in the Hub layout, for plumbing tests."""
+    import torch
+
+    from picasso_astro.config import ModelConfig
+    from picasso_astro.hub import PicassoModel, save_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(width=4, depth=2, groups=2, name="tiny-test", revision="t1")
+    directory = tmp_path_factory.mktemp("tiny_model")
+    save_model(PicassoModel(config.build_network(), config), directory)
+    return directory
+
+
+@pytest.fixture
+def cutout_files(tmp_path):
+    """Five single-band cutout files of one synthetic galaxy."""
+    paths = []
+    for band, hdu in make_band_hdus().items():
+        path = tmp_path / f"gal1-{band}.fits"
+        hdu.writeto(path)
+        paths.append(path)
+    return paths

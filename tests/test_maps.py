@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from picasso_astro import PicassoInputError, PropertyMaps, predict
+
+
+@pytest.fixture
+def maps(cutout_files, tiny_model_dir):
+    (result,) = predict(cutout_files, model=tiny_model_dir)
+    result["sfr"].mask[:3, :4] = True
+    return result
+
+
+def test_fits_round_trip_is_exact(maps, tmp_path):
+    path = maps.write(tmp_path / "out.fits")
+    back = PropertyMaps.read(path)
+    assert back.names == maps.names
+    assert back.meta == maps.meta
+    for name, nd in maps.items():
+        np.testing.assert_array_equal(back[name].data, nd.data)
+        np.testing.assert_array_equal(
+            back[name].uncertainty.array, nd.uncertainty.array
+        )
+        assert back[name].unit == nd.unit
+        assert back[name].wcs.wcs.compare(nd.wcs.wcs)
+    np.testing.assert_array_equal(back["sfr"].mask, maps["sfr"].mask)
+
+
+def test_file_layout(maps, tmp_path):
+    path = maps.write(tmp_path / "out.fits")
+    with fits.open(path) as hdulist:
+        names = [hdu.name for hdu in hdulist]
+        assert names[1:3] == ["SFR", "SFR_ERR"]
+        assert "MASK" in names
+        assert hdulist["STELLAR_MASS"].header["BUNIT"] == "dex(solMass / kpc2)"
+        assert hdulist[0].header["MODEL"] == "tiny-test"
+        assert hdulist[0].header["NINPUTS"] == 5
+        assert hdulist["SFR"].header["CTYPE1"] == "RA---TAN"
+
+
+def test_write_is_atomic_and_refuses_overwrite(maps, tmp_path):
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    path = tmp_path / "out.fits"
+    path.write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        maps.write(path)
+    assert path.read_bytes() == b"precious"
+    maps.write(path, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.fits"]
+
+
+def test_failed_write_leaves_nothing(maps, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fits.HDUList, "writeto", boom)
+    with pytest.raises(OSError, match="disk full"):
+        maps.write(tmp_path / "out" / "out.fits")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_read_refuses_other_files(tmp_path):
+    other = tmp_path / "other.fits"
+    fits.PrimaryHDU(np.zeros((3, 3))).writeto(other)
+    with pytest.raises(PicassoInputError, match="not a picasso_astro maps file"):
+        PropertyMaps.read(other)
+    text = tmp_path / "text.fits"
+    text.write_text("hello")
+    with pytest.raises(PicassoInputError, match="not a readable FITS file"):
+        PropertyMaps.read(text)
+
+
+def test_getitem_names_known_maps(maps):
+    with pytest.raises(KeyError, match="stellar_mass"):
+        maps["dust"]
+    assert "sfr" in maps and len(maps) == 5
+    assert "tiny-test" in repr(maps)
