@@ -6,6 +6,7 @@ properties with their bin edges, and provenance.
 """
 
 import copy
+from itertools import pairwise
 from dataclasses import dataclass, field
 
 from .exceptions import PicassoModelError
@@ -79,7 +80,7 @@ class ModelConfig:
 
     @property
     def property_names(self):
-        """tuple of str: output properties in order."""
+        """Tuple of str: output properties in order."""
         return tuple(self.properties)
 
     def to_dict(self):
@@ -164,7 +165,7 @@ class ModelConfig:
             if (
                 not isinstance(edges, list)
                 or len(edges) < 2
-                or any(b <= a for a, b in zip(edges, edges[1:], strict=False))
+                or any(b <= a for a, b in pairwise(edges))
             ):
                 fail(f"property {name!r} needs increasing bin_edges")
         try:

@@ -238,7 +238,7 @@ def _cube_images(data, header, source):
 
 
 def _images_from_hdulist(hdulist, source):
-    """A cube, or several single-band HDUs with FILTER keywords."""
+    """Read a cube, or several single-band HDUs with FILTER keywords."""
     hdu = _first_image_hdu(hdulist, source)
     if hdu.data.ndim == 3:
         return _cube_images(hdu.data, hdu.header, source)
@@ -339,7 +339,7 @@ def parse_inputs(inputs):
 
     Parameters
     ----------
-    inputs : str, `~pathlib.Path`, HDU, `~astropy.io.fits.HDUList`, `~astropy.nddata.NDData`, dict or list
+    inputs : str, `~pathlib.Path`, HDU, HDUList, NDData, dict or list
         See `~picasso_astro.predict`.
 
     Returns
@@ -348,9 +348,9 @@ def parse_inputs(inputs):
         In input order; an entry is the error for a galaxy that could not be read,
         so that a batch can go on past it.
     """
-    if isinstance(inputs, str | Path | fits.HDUList | NDData | Mapping):
-        inputs = [inputs]
-    elif isinstance(inputs, fits.PrimaryHDU | fits.ImageHDU):
+    if isinstance(inputs, str | Path | fits.HDUList | NDData | Mapping) or isinstance(
+        inputs, fits.PrimaryHDU | fits.ImageHDU
+    ):
         inputs = [inputs]
     items = list(inputs)
     if not items:

@@ -79,7 +79,7 @@ class PropertyMaps:
 
     @property
     def names(self):
-        """tuple of str: the properties mapped, in order."""
+        """Tuple of str: the properties mapped, in order."""
         return tuple(self._maps)
 
     @property
@@ -89,7 +89,7 @@ class PropertyMaps:
 
     @property
     def shape(self):
-        """tuple of int: ``(ny, nx)`` of every map."""
+        """Tuple of int: ``(ny, nx)`` of every map."""
         return next(iter(self._maps.values())).data.shape
 
     def __getitem__(self, name):

@@ -129,7 +129,7 @@ def predict(
 
     Parameters
     ----------
-    inputs : str, `~pathlib.Path`, `~astropy.io.fits.HDUList`, `~astropy.nddata.NDData`, dict or list
+    inputs : str, `~pathlib.Path`, HDUList, NDData, dict or list
         Five single-band FITS cutouts (band from the FILTER/BAND keyword or the
         file name, any order; files of several galaxies are grouped by name),
         five-plane cubes (file, HDUList or NDData/CCDData in u, g, r, i, z

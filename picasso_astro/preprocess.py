@@ -141,7 +141,9 @@ def stack_bands(images):
     """
     missing = [band for band in BANDS if band not in images]
     if missing:
-        msg = f"missing band(s) {', '.join(missing)}; all of {''.join(BANDS)} are needed"
+        msg = (
+            f"missing band(s) {', '.join(missing)}; all of {''.join(BANDS)} are needed"
+        )
         raise PicassoInputError(msg)
     shapes = {images[band].shape for band in BANDS}
     if len(shapes) != 1:

@@ -51,7 +51,7 @@ class Property:
 
     @property
     def unit(self):
-        """`~astropy.units.UnitBase`: unit of the maps (``dex`` of the physical unit)."""
+        """`~astropy.units.UnitBase`: unit of the maps (dex of the physical unit)."""
         if self.logarithmic:
             return u.dimensionless_unscaled
         return u.dex(self.physical_unit)

@@ -1,8 +1,9 @@
 """Helpers shared by the tests: synthetic cutouts."""
 
 
-def make_band_hdus(*, shape=(48, 40), seed=0, bands="ugriz", crval=(150.0, 2.0),
-                   shift=None, noise=0.05):
+def make_band_hdus(
+    *, shape=(48, 40), seed=0, bands="ugriz", crval=(150.0, 2.0), shift=None, noise=0.05
+):
     """Five synthetic single-band HDUs of one galaxy, in nanomaggies with WCS.
 
     ``shift`` maps a band to a (dx, dy) pixel offset of its grid.

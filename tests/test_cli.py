@@ -31,8 +31,16 @@ def test_bad_galaxy_fails_unless_skipped(cutout_files, tiny_model_dir, tmp_path)
     errors = [line for line in result.output.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and "other-r.fits" in errors[0]
     assert (out / "gal1.fits").exists()
-    result = _run(*cutout_files, bad, "-o", out, "--model", tiny_model_dir,
-                  "--skip-errors", "--overwrite")
+    result = _run(
+        *cutout_files,
+        bad,
+        "-o",
+        out,
+        "--model",
+        tiny_model_dir,
+        "--skip-errors",
+        "--overwrite",
+    )
     assert result.exit_code == 0, result.output
 
 

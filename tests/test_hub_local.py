@@ -13,7 +13,9 @@ def test_save_and_load_round_trip(tmp_path):
     original = PicassoModel(config.build_network(), config)
     save_model(original, tmp_path, model_card="# card\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "README.md", "config.json", "model.safetensors"
+        "README.md",
+        "config.json",
+        "model.safetensors",
     ]
     loaded = load_model(tmp_path)
     assert loaded.config == config
