@@ -6,8 +6,8 @@ properties with their bin edges, and provenance.
 """
 
 import copy
-from itertools import pairwise
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from .exceptions import PicassoModelError
 from .images import BANDS, PIXEL_SCALE

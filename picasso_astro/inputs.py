@@ -348,9 +348,8 @@ def parse_inputs(inputs):
         In input order; an entry is the error for a galaxy that could not be read,
         so that a batch can go on past it.
     """
-    if isinstance(inputs, str | Path | fits.HDUList | NDData | Mapping) or isinstance(
-        inputs, fits.PrimaryHDU | fits.ImageHDU
-    ):
+    single = (str, Path, fits.HDUList, NDData, Mapping, fits.PrimaryHDU, fits.ImageHDU)
+    if isinstance(inputs, single):
         inputs = [inputs]
     items = list(inputs)
     if not items:
