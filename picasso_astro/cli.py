@@ -8,7 +8,7 @@ import click
 
 from .exceptions import PicassoInputError, PicassoModelError, PicassoWarning
 
-__all__ = ["predict_command"]
+__all__ = ["main", "predict_command"]
 
 _EXAMPLES = """
 \b
@@ -100,3 +100,33 @@ def predict_command(
         sys.exit(1)
     if written == 0:
         sys.exit(1)
+
+
+class _DefaultToPredict(click.Group):
+    """A group whose first argument, unless it names a subcommand, is an input."""
+
+    default_command = "run"
+    _own_options = ("-h", "--help", "--version")
+
+    def parse_args(self, ctx, args):
+        """Route ``picasso-predict FILE...`` to the ``run`` subcommand."""
+        if args and args[0] not in self.commands and args[0] not in self._own_options:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=_DefaultToPredict,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_EXAMPLES,
+)
+@click.version_option(package_name="picasso_astro")
+def main():
+    """Predict resolved galaxy property maps from SDSS ugriz images.
+
+    \b
+    picasso-predict CUTOUT... -o OUTDIR   (same as: picasso-predict run ...)
+    """
+
+
+main.add_command(predict_command, name="run")

@@ -1,7 +1,7 @@
 from click.testing import CliRunner
 
 from picasso_astro import PropertyMaps
-from picasso_astro.cli import predict_command
+from picasso_astro.cli import main, predict_command
 
 
 def _run(*args):
@@ -57,3 +57,14 @@ def test_bad_model_is_one_clear_line(cutout_files, tmp_path):
     result = _run(*cutout_files, "-o", tmp_path, "--model", tmp_path / "none")
     assert result.exit_code == 1
     assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_main_routes_files_to_run(cutout_files, tiny_model_dir, tmp_path):
+    out = tmp_path / "maps"
+    args = [*map(str, cutout_files), "-o", str(out), "--model", str(tiny_model_dir)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "gal1.fits").exists()
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output
+    assert "run" in result.output
