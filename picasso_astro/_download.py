@@ -155,7 +155,7 @@ def _is_network_error(exc):
 
 def _first_line(exc):
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return text[0].rstrip(".") if text else type(exc).__name__
 
 
 def fetch_file(
@@ -217,8 +217,7 @@ def fetch_file(
             msg = (
                 f"{label} is not in the local cache ({cache_dir}) and downloads are "
                 "switched off (HF_HUB_OFFLINE=1 or local_files_only=True). With "
-                f"network access, fetch it once: {fetch_hint}; or use the bundled "
-                "default model"
+                f"network access, fetch it once: {fetch_hint}"
             )
         else:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
