@@ -3,6 +3,7 @@
 Private: the public names are re-exported by `picasso_astro.hub`.
 """
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,14 +304,11 @@ def download_model(
         if revision != "main":
             hint += f" --revision {revision}"
         files = (ModelFile(CONFIG_NAME), ModelFile(WEIGHTS_NAME))
+    blobs = cache / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    known_blobs = set(os.listdir(blobs)) if blobs.is_dir() else set()
     commit = revision
-    if not _COMMIT_RE.match(commit):
-        ref = cache / f"models--{repo_id.replace('/', '--')}" / "refs" / commit
-        commit = ref.read_text().strip() if ref.is_file() else commit
     directory = None
     for spec in files:
-        cached = _download.snapshot_path(cache, repo_id, commit) / spec.filename
-        fresh = not cached.exists()
         path = _download.fetch_file(
             repo_id,
             spec.filename,
@@ -329,7 +327,7 @@ def download_model(
             size=spec.size,
             label=label,
             fetch_hint=hint,
-            fresh=fresh,
+            fresh=path.resolve().name not in known_blobs,
         )
         if directory is None:
             directory = path.parent

@@ -109,6 +109,11 @@ def test_repo_id_with_revision(fake_hub, cache):
     n_requests = len(fake_hub.requests)
     _load(REPO_ID, fake_hub, cache, revision=commit)
     assert len(fake_hub.requests) == n_requests
+    # A branch is looked up again (it may have moved); files are not fetched again.
+    _load(REPO_ID, fake_hub, cache, revision="main")
+    new = fake_hub.requests[n_requests:]
+    assert new
+    assert all(method == "HEAD" for method, _, _ in new)
     with pytest.raises(PicassoModelError, match="revision 'v9' does not exist"):
         _load(REPO_ID, fake_hub, cache, revision="v9")
 
@@ -246,8 +251,10 @@ def test_offline_without_cache_says_how_to_fetch(
 
 def test_no_network(fake_hub, registered, cache, no_backoff):
     _load(MODEL_NAME, fake_hub, cache)
+    _load(REPO_ID, fake_hub, cache, revision="main")
     fake_hub.close()  # nothing listens on the port any more
     _load(MODEL_NAME, fake_hub, cache)  # pinned and cached: no request needed
+    _load(REPO_ID, fake_hub, cache, revision="main")  # the cached commit of main
     with pytest.raises(PicassoModelError, match="could not reach") as info:
         _load(REPO_ID, fake_hub, cache / "empty")
     assert fake_hub.url in str(info.value)
