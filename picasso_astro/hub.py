@@ -87,7 +87,7 @@ class PicassoModel:
 
     @property
     def property_names(self):
-        """tuple of str: predicted properties, in output order."""
+        """Tuple of str: predicted properties, in output order."""
         return self.config.property_names
 
     def to(self, device):
