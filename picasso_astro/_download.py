@@ -11,6 +11,7 @@ removed from the cache.
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -158,6 +159,15 @@ def _first_line(exc):
     return text[0].rstrip(".") if text else type(exc).__name__
 
 
+@functools.cache
+def _download_parameters():
+    import inspect
+
+    import huggingface_hub
+
+    return frozenset(inspect.signature(huggingface_hub.hf_hub_download).parameters)
+
+
 def fetch_file(
     repo_id,
     filename,
@@ -182,6 +192,9 @@ def fetch_file(
     from . import __version__
 
     where = f"{endpoint}/{repo_id}"
+    options = {}
+    if tqdm_class is not None and "tqdm_class" in _download_parameters():
+        options["tqdm_class"] = tqdm_class  # older huggingface_hub: its own bars
     try:
         path = huggingface_hub.hf_hub_download(
             repo_id,
@@ -191,9 +204,9 @@ def fetch_file(
             endpoint=endpoint,
             token=token,
             local_files_only=local_files_only,
-            tqdm_class=tqdm_class,
             library_name="picasso_astro",
             library_version=__version__,
+            **options,
         )
     except errors.GatedRepoError:
         msg = (
