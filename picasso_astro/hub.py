@@ -1,4 +1,4 @@
-"""Model files: the Hub layout on disk, the bundled default, loading safely.
+"""Model files: the Hub layout on disk, the bundled default, Hub downloads.
 
 A model is a directory in the Hugging Face Hub layout::
 
@@ -6,7 +6,10 @@ A model is a directory in the Hugging Face Hub layout::
     model.safetensors   the weights (never pickle)
     README.md           the model card
 
-Only ``config.json`` and ``.safetensors`` files are ever read.
+Only ``config.json`` and ``.safetensors`` files are ever read. Models on the
+Hugging Face Hub are known by name through a registry that pins, for each,
+the repository, the commit and the sha256 of every file; a downloaded file is
+checked against its pin before it is read, every time it is loaded.
 """
 
 import json
@@ -15,21 +18,40 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _download
+from ._download import CACHE_ENV, CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
+from ._registry import (
+    _REGISTRY,
+    _SAFE_FILE_RE,
+    HubModel,
+    ModelFile,
+    download_model,
+    hash_model_files,
+    known_models,
+    register_model,
+    unregister_model,
+)
 from .config import ModelConfig
-from .exceptions import PicassoModelError
+from .exceptions import PicassoInputError, PicassoModelError
 
 __all__ = [
     "BUNDLED_MODEL_DIR",
+    "CACHE_ENV",
+    "HubModel",
+    "ModelFile",
+    "ModelListing",
     "PicassoModel",
+    "download_model",
+    "hash_model_files",
+    "known_models",
+    "list_models",
     "load_model",
     "load_model_directory",
     "read_config",
+    "register_model",
     "save_model",
+    "unregister_model",
 ]
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
 
 #: Where the default model ships inside the package.
 BUNDLED_MODEL_DIR = Path(__file__).parent / "data" / "default"
@@ -207,22 +229,154 @@ def load_model_directory(directory):
     return PicassoModel(network, config, source=str(directory))
 
 
-def load_model(model=None):
-    """Load a model by name, from a directory, or the bundled default.
+@dataclass(frozen=True)
+class ModelListing:
+    """One line of `list_models`.
+
+    Parameters
+    ----------
+    name : str
+        What to pass to `load_model`.
+    location : str
+        ``"bundled"``, ``"cached"``, ``"known"`` (downloadable) or
+        ``"unpublished"`` (registered but not pinned yet).
+    repo_id, revision : str or None
+        Where it comes from on the Hub.
+    size : int or None
+        Bytes of its loadable files.
+    description : str
+    path : `~pathlib.Path` or None
+        Local directory, when bundled or cached.
+    """
+
+    name: str
+    location: str
+    repo_id: str | None
+    revision: str | None
+    size: int | None
+    description: str = ""
+    path: Path | None = None
+
+
+def _local_size(directory):
+    return sum(
+        (directory / n).stat().st_size
+        for n in os.listdir(directory)
+        if _SAFE_FILE_RE.match(n) and (directory / n).is_file()
+    )
+
+
+def list_models(*, cache_dir=None):
+    """List the models available: bundled, in the cache, and registered.
+
+    Nothing is downloaded and no file is read except the bundled
+    ``config.json``.
+
+    Parameters
+    ----------
+    cache_dir : str or `~pathlib.Path`, optional
+        As for `download_model`.
+
+    Returns
+    -------
+    models : list of `ModelListing`
+    """
+    listings = []
+    if (BUNDLED_MODEL_DIR / WEIGHTS_NAME).is_file():
+        try:
+            revision = read_config(BUNDLED_MODEL_DIR / CONFIG_NAME).revision
+        except PicassoModelError:
+            revision = None
+        listings.append(
+            ModelListing(
+                "default",
+                "bundled",
+                None,
+                revision,
+                _local_size(BUNDLED_MODEL_DIR),
+                "bundled with picasso_astro; works offline",
+                BUNDLED_MODEL_DIR,
+            )
+        )
+    cache = _download.resolve_cache_dir(cache_dir)
+    snapshots = {(r, c): d for r, c, d in _download.cached_snapshots(cache)}
+    for entry in _REGISTRY.values():
+        directory = snapshots.pop((entry.repo_id, entry.revision), None)
+        complete = directory is not None and all(
+            (directory / f.filename).is_file() for f in entry.files
+        )
+        location = "cached" if complete else "known" if entry.pinned else "unpublished"
+        listings.append(
+            ModelListing(
+                entry.name,
+                location,
+                entry.repo_id,
+                entry.revision,
+                entry.size,
+                entry.description,
+                directory if complete else None,
+            )
+        )
+    for (repo_id, commit), directory in sorted(snapshots.items()):
+        listings.append(
+            ModelListing(
+                repo_id,
+                "cached",
+                repo_id,
+                commit,
+                _local_size(directory),
+                "downloaded by repo id",
+                directory,
+            )
+        )
+    return listings
+
+
+def load_model(
+    model=None,
+    *,
+    revision=None,
+    cache_dir=None,
+    endpoint=None,
+    token=None,
+    local_files_only=False,
+    progress=True,
+):
+    """Load a model: the bundled default, a directory, or from the Hub.
 
     Parameters
     ----------
     model : str, `~pathlib.Path`, `PicassoModel` or None
-        None or ``"default"`` for the model bundled with the package; a
-        directory in the Hub layout; or an already loaded `PicassoModel`.
+        None or ``"default"`` for the model bundled with the package; an
+        existing directory in the Hub layout; a registered model name (see
+        `known_models`); a Hub repo id ``"org/name"``; or an already loaded
+        `PicassoModel`, returned as is. A directory wins over a repo id of the
+        same spelling.
+    revision, cache_dir, endpoint, token, local_files_only, progress
+        For Hub models, as in `download_model`. A registered model is fetched
+        once and then loaded from the cache with no network access.
 
     Returns
     -------
     model : `PicassoModel`
+
+    Raises
+    ------
+    PicassoModelError
+        If the model cannot be found, fetched, or fails its checks.
     """
     if isinstance(model, PicassoModel):
         return model
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        msg = (
+            "model must be None, 'default', a model name, a Hub repo id, a "
+            f"directory or a PicassoModel, not {type(model).__name__}"
+        )
+        raise TypeError(msg)
     if model is None or model == "default":
+        if revision is not None:
+            msg = "revision= applies to Hub models, not the bundled default"
+            raise PicassoInputError(msg)
         if not (BUNDLED_MODEL_DIR / WEIGHTS_NAME).is_file():
             msg = (
                 "no trained default model ships with this version of picasso_astro "
@@ -234,8 +388,17 @@ def load_model(model=None):
     path = Path(model).expanduser()
     if path.is_dir():
         return load_model_directory(path)
-    msg = (
-        f"model {str(model)!r} is neither the bundled 'default' nor an existing "
-        "model directory"
+    directory = download_model(
+        str(model),
+        revision=revision,
+        cache_dir=cache_dir,
+        endpoint=endpoint,
+        token=token,
+        local_files_only=local_files_only,
+        progress=progress,
     )
-    raise PicassoModelError(msg)
+    loaded = load_model_directory(directory)
+    entry = _REGISTRY.get(str(model))
+    repo_id = entry.repo_id if entry is not None else str(model)
+    loaded.source = f"{repo_id}@{directory.name}"
+    return loaded
