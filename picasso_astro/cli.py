@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ._cli_models import download_command, models_command
 from .exceptions import PicassoInputError, PicassoModelError, PicassoWarning
 
 __all__ = ["main", "predict_command"]
@@ -34,7 +35,11 @@ carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits.
     type=click.Path(file_okay=False),
     help="Directory for the map files (created if needed).",
 )
-@click.option("--model", default=None, help="Model directory (default: bundled model).")
+@click.option(
+    "--model",
+    default=None,
+    help="Model name, Hub repo id or directory (default: the bundled model).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--overwrite", is_flag=True, help="Replace existing map files.")
@@ -122,7 +127,7 @@ class _DefaultToPredict(click.Group):
 )
 @click.version_option(package_name="picasso_astro")
 def main():
-    """Predict resolved galaxy property maps from SDSS ugriz images.
+    r"""Predict resolved galaxy property maps from SDSS ugriz images.
 
     \b
     picasso-predict CUTOUT... -o OUTDIR   (same as: picasso-predict run ...)
@@ -130,3 +135,5 @@ def main():
 
 
 main.add_command(predict_command, name="run")
+main.add_command(models_command, name="models")
+main.add_command(download_command, name="download")
