@@ -77,7 +77,7 @@ class BandImage:
 
     @property
     def shape(self):
-        """tuple of int: the image shape ``(ny, nx)``."""
+        """Tuple of int: the image shape ``(ny, nx)``."""
         return self.data.shape
 
     def bad_pixels(self):

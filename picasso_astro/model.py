@@ -53,8 +53,10 @@ class QuantizedRegressionHead(nn.Module):
     def __init__(self, in_channels, bin_edges):
         super().__init__()
         edges = torch.as_tensor(bin_edges, dtype=torch.float32)
-        if edges.ndim != 1 or edges.numel() < 2 or not bool(
-            torch.all(edges[1:] > edges[:-1])
+        if (
+            edges.ndim != 1
+            or edges.numel() < 2
+            or not bool(torch.all(edges[1:] > edges[:-1]))
         ):
             msg = "bin_edges must be at least two strictly increasing numbers"
             raise ValueError(msg)

@@ -15,6 +15,8 @@ SDSS data model, ``psField``:
 https://data.sdss.org/datamodel/files/PHOTO_REDUX/RERUN/RUN/objcs/CAMCOL/psField.html
 """
 
+import bz2
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -24,7 +26,6 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
-from scipy import ndimage
 
 from . import _psf
 from .exceptions import PicassoInputError
@@ -128,7 +129,7 @@ class FrameName:
 
     @property
     def key(self):
-        """tuple of int: ``(run, camcol, field)``."""
+        """Tuple of int: ``(run, camcol, field)``."""
         return (self.run, self.camcol, self.field)
 
 
@@ -160,6 +161,18 @@ def _open_error(path, err, what):
     return PicassoInputError(msg)
 
 
+def _decompressed(path):
+    """Return a bzip2-compressed file as an in-memory file object, else the path.
+
+    astropy reads ``.bz2`` files through `bz2.BZ2File`, whose backward seeks
+    restart the decompression: an SDSS frame would be decompressed several
+    times.  Decompressing once into memory is about five times faster.
+    """
+    if path.suffix == ".bz2":
+        return io.BytesIO(bz2.decompress(path.read_bytes()))
+    return path
+
+
 def _read_wcs(header):
     # SDSS frame headers use RADECSYS (deprecated for RADESYS) and other
     # pre-standard cards; astropy "fixes" them and says so with a
@@ -170,19 +183,40 @@ def _read_wcs(header):
         return WCS(header, naxis=2)
 
 
+def _linear_weights(positions, n):
+    """Matrix that interpolates linearly at ``positions`` on ``n`` grid points.
+
+    Positions beyond the grid take the edge value (IDL ``interpolate``).
+    """
+    pos = np.clip(np.asarray(positions, dtype=float), 0, n - 1)
+    lo = (
+        np.minimum(np.floor(pos).astype(int), n - 2)
+        if n > 1
+        else np.zeros(len(pos), int)
+    )
+    frac = pos - lo
+    weights = np.zeros((len(pos), n))
+    rows = np.arange(len(pos))
+    weights[rows, lo] = 1 - frac
+    if n > 1:
+        weights[rows, lo + 1] += frac
+    return weights
+
+
 def _interpolate_sky(allsky, xinterp, yinterp, shape):
     """Bilinear interpolation of the SDSS sky grid onto the frame's pixels.
 
     As in the frame data model (IDL ``interpolate(sky, xinterp, yinterp,
     /grid)``): pixel ``(row, col)`` takes the value of the grid at the
     fractional position ``(yinterp[row], xinterp[col])``; positions beyond
-    the grid take the nearest edge value.
+    the grid take the nearest edge value.  Bilinear interpolation on a grid
+    is separable, so it is done as two small matrix products.
     """
     ny, nx = shape
-    yy, xx = np.meshgrid(yinterp[:ny], xinterp[:nx], indexing="ij")
-    return ndimage.map_coordinates(
-        allsky.astype(float), [yy, xx], order=1, mode="nearest"
-    )
+    grid_ny, grid_nx = allsky.shape
+    wy = _linear_weights(yinterp[:ny], grid_ny)
+    wx = _linear_weights(xinterp[:nx], grid_nx)
+    return wy @ allsky @ wx.T
 
 
 def read_frame(path, *, psfield=None):
@@ -218,7 +252,7 @@ def read_frame(path, *, psfield=None):
     """
     path = Path(path)
     try:
-        with fits.open(path) as hdul:
+        with fits.open(_decompressed(path)) as hdul:
             if len(hdul) < 3:
                 msg = (
                     f"{path} has {len(hdul)} HDU(s), not the image, calibration "
@@ -454,7 +488,7 @@ class SDSSField:
 
     @property
     def key(self):
-        """tuple of int: ``(run, camcol, field)``."""
+        """Tuple of int: ``(run, camcol, field)``."""
         return (self.run, self.camcol, self.field)
 
     @property
@@ -464,7 +498,7 @@ class SDSSField:
 
     @property
     def bands(self):
-        """tuple of str: the bands present, in `BANDS` order."""
+        """Tuple of str: the bands present, in `BANDS` order."""
         return tuple(band for band in BANDS if band in self.paths)
 
     def psfield_data(self):
@@ -504,7 +538,10 @@ class SDSSField:
         if self._wcs is None:
             band = "r" if "r" in self.paths else self.bands[0]
             if band in self._images:
-                self._wcs, self._shape = self._images[band].wcs, self._images[band].shape
+                self._wcs, self._shape = (
+                    self._images[band].wcs,
+                    self._images[band].shape,
+                )
             else:
                 try:
                     header = fits.getheader(self.paths[band], 0)
