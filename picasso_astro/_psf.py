@@ -159,7 +159,7 @@ def stack_stars(data, positions, *, size):
     stamps = []
     ny, nx = data.shape
     for yc, xc in positions:
-        iy, ix = int(round(yc)), int(round(xc))
+        iy, ix = int(np.rint(yc)), int(np.rint(xc))
         if iy - big < 0 or ix - big < 0 or iy + big + 1 > ny or ix + big + 1 > nx:
             continue
         stamp = data[iy - big : iy + big + 1, ix - big : ix + big + 1]

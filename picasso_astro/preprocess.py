@@ -303,7 +303,7 @@ def estimate_psf(image, *, size=PSF_SIZE, max_stars=60, saturation=None):
     if saturation is None and "calib" in image.meta and "sky" in image.meta:
         calib = np.asarray(image.meta["calib"])[np.newaxis, :]
         counts_peak = data / calib + np.asarray(image.meta["sky"]) / calib
-    segm, smoothed = _detect(
+    segm, _ = _detect(
         data, noise, nsigma=5.0, npixels=5, mask=image.bad_pixels(), fwhm=2.0
     )
     if segm is None:
@@ -366,7 +366,7 @@ def estimate_psf(image, *, size=PSF_SIZE, max_stars=60, saturation=None):
     fwhms = []
     half = 7
     for j in index:
-        iy, ix = int(round(yc[j])), int(round(xc[j]))
+        iy, ix = int(np.rint(yc[j])), int(np.rint(xc[j]))
         stamp = data[iy - half : iy + half + 1, ix - half : ix + half + 1]
         fwhms.append(_psf.fit_fwhm(stamp)[0])
     return psf, float(np.nanmedian(fwhms) * PIXEL_SCALE), len(index)
@@ -472,10 +472,13 @@ def resolve_cutout_size(size, *, half_light_radius=None, pixel_scale=PIXEL_SCALE
             radius = u.Quantity(half_light_radius, u.arcsec).to_value(u.arcsec)
             npix = int(np.ceil(float(size["half_light_radii"]) * radius / pixel_scale))
             return max(npix, 16)
-        msg = f"unknown cutout-size convention {size!r}; use 'pixels' or 'half_light_radii'"
+        msg = (
+            f"unknown cutout-size convention {size!r}; "
+            "use 'pixels' or 'half_light_radii'"
+        )
         raise PicassoInputError(msg)
     if hasattr(size, "unit"):
-        return int(round(size.to_value(u.arcsec) / pixel_scale))
+        return int(np.rint(size.to_value(u.arcsec) / pixel_scale))
     npix = int(size)
     if npix < 8:
         msg = f"cutout size must be at least 8 pixels, not {size!r}"
@@ -631,7 +634,7 @@ def subtract_background(image, *, box_size=64, filter_size=3, source_mask=None):
         from astropy.stats import sigma_clipped_stats
 
         keep = ~mask if (~mask).sum() > 100 else ~bad
-        _, level, rms = sigma_clipped_stats(image.data[keep])
+        _, level, _ = sigma_clipped_stats(image.data[keep])
         background = np.full(image.shape, level)
         info = {"median": float(level), "rms": 0.0, "box_size": None}
     else:
@@ -661,10 +664,12 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
 
     Sources are detected on the inverse-variance weighted sum of the bands and
     deblended (photutils ``detect_sources`` and ``deblend_sources``).  The
-    target is the source under the cutout centre: its parent segment
-    (before deblending) is never masked, except for deblended children that
-    are point-like (stars projected on the galaxy) and away from its centre.
-    Every other source is masked, grown by a PSF FWHM.
+    target is the source under the cutout centre: its segment (before
+    deblending) is kept, except for deblended children that are point-like
+    and off centre (stars projected on the galaxy) or lie far beyond the
+    central child's radius (neighbours merged with it in crowded fields).
+    Every other source is masked, grown by a PSF FWHM; the central child is
+    never masked.
 
     Parameters
     ----------
@@ -682,7 +687,7 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     source_mask : 2D bool `~numpy.ndarray`
         True on pixels of other sources.
     target : 2D bool `~numpy.ndarray`
-        The target's pixels (its parent segment).
+        The target's pixels (its segment less the masked children).
     info : dict
         Numbers of masked sources and stars, masked fraction.
     """
@@ -710,7 +715,7 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     fwhm_pix = (psf_fwhm or 1.4) / PIXEL_SCALE
     ny, nx = shape
     cy, cx = centre if centre is not None else ((ny - 1) / 2, (nx - 1) / 2)
-    iy, ix = int(round(cy)), int(round(cx))
+    iy, ix = int(np.rint(cy)), int(np.rint(cx))
     parents, smoothed = _detect(
         detection, detection_noise, nsigma=nsigma, npixels=npixels, mask=bad
     )
@@ -735,7 +740,11 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     others = (parents.data > 0) & ~target
     info["n_masked_sources"] = len(np.unique(parents.data[others]))
     if target_label:
-        # Point-like children inside the target's segment: stars on the galaxy.
+        # Deblended children of the target's segment other than the central
+        # one: stars projected on the galaxy (point-like, off centre) and, in
+        # crowded fields where everything merges at the detection threshold,
+        # separate objects (far beyond the central child's own radius).  The
+        # others (clumps and arms of the target itself) stay unmasked.
         inside = np.unique(children.data[target])
         inside = inside[inside > 0]
         target_child = _label_at(children.data, iy, ix, radius=fwhm_pix)
@@ -743,18 +752,24 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
             cat = SourceCatalog(
                 detection, children, error=detection_noise, progress_bar=False
             )
+            core_area = np.count_nonzero(children.data == target_child)
+            far = max(3.0 * np.sqrt(core_area / np.pi), 3.0 * fwhm_pix)
             for label in inside:
                 if label == target_child:
                     continue
                 src = cat.select_label(label)
                 dist = np.hypot(src.y_centroid - cy, src.x_centroid - cx)
-                if (
+                star = (
                     src.fwhm.value < 1.5 * fwhm_pix
                     and dist > 2 * fwhm_pix
                     and src.ellipticity.value < 0.3
-                ):
-                    others |= children.data == label
-                    info["n_masked_stars_on_target"] += 1
+                )
+                if star or dist > far:
+                    piece = children.data == label
+                    others |= piece
+                    target &= ~piece
+                    info["n_masked_sources"] += 1
+                    info["n_masked_stars_on_target"] += int(bool(star))
     grow = max(int(np.ceil(fwhm_pix)), 1)
     source_mask = ndimage.binary_dilation(others, iterations=grow)
     # The target's own central segment is never masked by a neighbour's growth.
@@ -789,8 +804,10 @@ def _label_at(labels, iy, ix, *, radius):
 def matching_kernel(source_psf, target_psf, *, windows=None):
     """Make the kernel that turns ``source_psf`` into ``target_psf``.
 
-    Several windows are tried (photutils Tukey and split cosine bell windows
-    of different widths); the one with the smallest residual
+    Kernels from the ratio of Fourier transforms (photutils ``make_kernel``,
+    formerly ``create_matching_kernel``) with several windows (Tukey and
+    split cosine bell of different widths), and a Gaussian kernel of the
+    width difference, are tried; the one with the smallest residual
     ``|source * kernel - target|`` among those whose ringing (negative over
     positive kernel sum) is below `MAX_RINGING` is kept.
 
@@ -805,8 +822,8 @@ def matching_kernel(source_psf, target_psf, *, windows=None):
     -------
     kernel : 2D `~numpy.ndarray`
     info : dict
-        ``window``, ``residual`` (L1 of the matched PSF minus the target) and
-        ``ringing``.
+        ``method`` (``"fourier ratio"`` or ``"gaussian"``), ``window``,
+        ``residual`` (L1 of the matched PSF minus the target) and ``ringing``.
     """
     from scipy.signal import fftconvolve
 
@@ -827,54 +844,36 @@ def matching_kernel(source_psf, target_psf, *, windows=None):
 
     if windows is None:
         windows = {
-            "TukeyWindow(alpha=0.3)": TukeyWindow(alpha=0.3),
-            "TukeyWindow(alpha=0.5)": TukeyWindow(alpha=0.5),
-            "TukeyWindow(alpha=0.7)": TukeyWindow(alpha=0.7),
-            "SplitCosineBellWindow(alpha=0.4, beta=0.3)": SplitCosineBellWindow(
-                alpha=0.4, beta=0.3
-            ),
-            "SplitCosineBellWindow(alpha=0.6, beta=0.2)": SplitCosineBellWindow(
-                alpha=0.6, beta=0.2
-            ),
+            f"TukeyWindow(alpha={a})": TukeyWindow(alpha=a)
+            for a in (0.3, 0.5, 0.7, 0.85, 1.0)
         }
-    best = None
+        windows["SplitCosineBellWindow(alpha=0.4, beta=0.3)"] = SplitCosineBellWindow(
+            alpha=0.4, beta=0.3
+        )
+    candidates = []
     for name, window in windows.items():
         kernel = _make(source_psf, target_psf, window=window)
+        candidates.append((kernel, {"method": "fourier ratio", "window": name}))
+    # A Gaussian kernel with the width difference: it cannot ring, and wins
+    # when the PSFs are nearly equal or noisy (stacked stars).
+    fwhm_s = _psf.fit_fwhm(source_psf)[0]
+    fwhm_t = _psf.fit_fwhm(target_psf)[0]
+    width = np.sqrt(max(fwhm_t**2 - fwhm_s**2, 0.0))
+    if width > 0.3:
+        kernel = _psf.gaussian_psf(width, source_psf.shape[0])
+    else:
+        kernel = np.zeros_like(source_psf)
+        kernel[kernel.shape[0] // 2, kernel.shape[1] // 2] = 1.0
+    candidates.append((kernel, {"method": "gaussian", "window": None}))
+    best = None
+    for kernel, info in candidates:
         matched = fftconvolve(source_psf, kernel, mode="same")
-        residual = float(np.abs(matched - target_psf).sum())
-        ring = _psf.ringing(kernel)
-        score = (ring > MAX_RINGING, residual)
+        info["residual"] = float(np.abs(matched - target_psf).sum())
+        info["ringing"] = _psf.ringing(kernel)
+        score = (info["ringing"] > MAX_RINGING, info["residual"])
         if best is None or score < best[0]:
-            info = {
-                "method": "fourier ratio",
-                "window": name,
-                "residual": residual,
-                "ringing": ring,
-            }
             best = (score, kernel, info)
-    kernel, info = best[1], best[2]
-    if info["ringing"] > MAX_RINGING:
-        # Every window rings: the PSFs are nearly equal or noisy (stacked
-        # stars).  A Gaussian kernel with the width difference is used
-        # instead; it cannot ring.
-        fwhm_s = _psf.fit_fwhm(source_psf)[0]
-        fwhm_t = _psf.fit_fwhm(target_psf)[0]
-        width = np.sqrt(max(fwhm_t**2 - fwhm_s**2, 0.0))
-        if width > 0.3:
-            kernel = _psf.gaussian_psf(width, source_psf.shape[0])
-        else:
-            kernel = np.zeros_like(source_psf)
-            kernel[kernel.shape[0] // 2, kernel.shape[1] // 2] = 1.0
-        matched = fftconvolve(source_psf, kernel, mode="same")
-        info = {
-            "method": "gaussian (fourier ratio rang)",
-            "window": None,
-            "residual": float(np.abs(matched - target_psf).sum()),
-            "ringing": 0.0,
-            "fourier_ringing": info["ringing"],
-            "gaussian_fwhm_pix": float(width),
-        }
-    return kernel, info
+    return best[1], best[2]
 
 
 def match_psfs(images, psfs, fwhms):
@@ -1210,10 +1209,11 @@ def prepare_targets(frames, targets, *, size=256, **kwargs):
 
     Parameters
     ----------
-    frames : str, `~pathlib.Path`, list of paths, dict of `~picasso_astro.sdss.SDSSField` or dict of str to `~picasso_astro.images.BandImage`
-        A directory or files of SDSS frames (grouped with
-        `~picasso_astro.sdss.find_frames`), already grouped fields, or one
-        set of five in-memory band images (mocks).
+    frames : str, `~pathlib.Path`, list, or dict
+        A directory or list of SDSS frame files (grouped with
+        `~picasso_astro.sdss.find_frames`), a dict of
+        `~picasso_astro.sdss.SDSSField` (as `find_frames` returns), or a dict
+        of five in-memory `~picasso_astro.images.BandImage` (mocks).
     targets : `~astropy.coordinates.SkyCoord` or `~astropy.table.Table`
         Positions; a table needs ``ra`` and ``dec`` (degrees) and may have
         ``name`` and ``half_light_radius`` (arcsec) or ``petroR50_r``.
