@@ -178,7 +178,7 @@ def test_psfield_matching_does_not_ring(shared_data):
     for band in "griz":
         print(band, info[band])
         assert info[band]["ringing"] < preprocess.MAX_RINGING
-        assert info[band]["residual"] < 0.15
+        assert info[band]["residual"] < 0.2
     assert any(info[band]["method"] == "fourier ratio" for band in "griz")
 
 
@@ -190,7 +190,7 @@ def _mock_images(rng, shape=(300, 300)):
     wcs.wcs.cdelt = [-0.396 / 3600, 0.396 / 3600]
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     galaxy = 5.0 * np.exp(-np.hypot(xx - 149.5, yy - 149.5) / 6.0)
-    star = 50.0 * np.exp(-0.5 * (np.hypot(xx - 200, yy - 120) / 1.3) ** 2)
+    star = 50.0 * np.exp(-0.5 * (np.hypot(xx - 180, yy - 125) / 1.3) ** 2)
     images = {}
     for band in BANDS:
         noise = np.full(shape, 0.02)
@@ -210,7 +210,7 @@ def test_mock_images_take_the_same_path():
     # The residual background (0.01) is removed.
     assert abs(target.steps["background"]["r"]["median"] - 0.01) < 0.005
     # The star is masked, the galaxy is not.
-    x_star, y_star = target.wcs.world_to_pixel(images["r"].wcs.pixel_to_world(200, 120))
+    x_star, y_star = target.wcs.world_to_pixel(images["r"].wcs.pixel_to_world(180, 125))
     assert target.source_mask[int(np.rint(y_star)), int(np.rint(x_star))]
     assert not target.mask[40:56, 40:56].any()
     with pytest.raises(PicassoInputError, match="outside"):
