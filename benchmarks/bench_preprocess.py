@@ -5,7 +5,7 @@ measuring the PSF from stars).  Warm: further galaxies in the same field.
 
 Run from the project root::
 
-    python benchmarks/bench_preprocess.py [path/to/field-directory]
+    PYTHONPATH=. python benchmarks/bench_preprocess.py [path/to/field-directory]
 """
 
 import sys
