@@ -1,0 +1,716 @@
+"""SDSS imaging files: corrected frames, psField PSFs, fields and targets.
+
+Reads SDSS DR8+ corrected frames (``frame-{band}-{run}-{camcol}-{field}.fits``,
+usually bzip2-compressed) into `~picasso_astro.images.BandImage` objects with a
+per-pixel noise image rebuilt as the SDSS frame data model describes, reads
+psField files and reconstructs the KL-basis PSF of any band at any position,
+and groups frames into fields so that each file is decompressed once however
+many galaxies lie in it.
+
+References
+----------
+SDSS data model, ``frame``:
+https://data.sdss.org/datamodel/files/BOOS_PHOTOOBJ/frames/RERUN/RUN/CAMCOL/frame.html
+SDSS data model, ``psField``:
+https://data.sdss.org/datamodel/files/PHOTO_REDUX/RERUN/RUN/objcs/CAMCOL/psField.html
+"""
+
+import bz2
+import io
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from . import _psf
+from .exceptions import PicassoInputError
+from .images import BANDS, PIXEL_SCALE, BandImage
+
+__all__ = [
+    "DARK_VARIANCE",
+    "GAIN",
+    "PSField",
+    "SDSSField",
+    "assign_targets",
+    "find_frames",
+    "frames_containing",
+    "gain_and_dark_variance",
+    "parse_frame_name",
+    "read_frame",
+    "read_psfield",
+]
+
+_FRAME_RE = re.compile(
+    r"^frame-(?P<band>[ugriz])-(?P<run>\d{6})-(?P<camcol>[1-6])-(?P<field>\d{4})"
+    r"\.fits?(\.bz2|\.gz)?$"
+)
+_PSFIELD_RE = re.compile(
+    r"^psField-(?P<run>\d{6})-(?P<camcol>[1-6])-(?P<field>\d{4})\.fits?(\.gz)?$"
+)
+
+#: CCD gain (electrons per count) by camcol (1-6) and band, from the SDSS frame
+#: data model.  A tuple ``(value_before, run_limit, value_from)`` means the
+#: gain changed at ``run_limit``.  psField files carry the exact per-field
+#: values and take precedence when given.
+GAIN = {
+    1: {"u": 1.62, "g": 3.32, "r": 4.71, "i": 5.165, "z": 4.745},
+    2: {"u": (1.595, 1100, 1.825), "g": 3.855, "r": 4.6, "i": (6.565, 1100, 5.195),
+        "z": 5.155},
+    3: {"u": 1.59, "g": 3.845, "r": 4.72, "i": 4.86, "z": 4.885},
+    4: {"u": 1.6, "g": 3.995, "r": 4.76, "i": 4.885, "z": 4.775},
+    5: {"u": 1.47, "g": 4.05, "r": 4.725, "i": 4.64, "z": 3.48},
+    6: {"u": 2.17, "g": 4.035, "r": 4.895, "i": 4.76, "z": 4.69},
+}  # fmt: skip
+
+#: Dark variance (counts squared) by camcol and band, from the SDSS frame data
+#: model; tuples as in `GAIN`.
+DARK_VARIANCE = {
+    1: {"u": 9.61, "g": 15.6025, "r": 1.8225, "i": 7.84, "z": 0.81},
+    2: {"u": 12.6025, "g": 1.44, "r": 1.00, "i": (5.76, 1500, 6.25), "z": 1.0},
+    3: {"u": 8.7025, "g": 1.3225, "r": 1.3225, "i": 4.6225, "z": 1.0},
+    4: {"u": 12.6025, "g": 1.96, "r": 1.3225, "i": (6.25, 1500, 7.5625),
+        "z": (9.61, 1500, 12.6025)},
+    5: {"u": 9.3025, "g": 1.1025, "r": 0.81, "i": 7.84, "z": (1.8225, 1500, 2.1025)},
+    6: {"u": 7.0225, "g": 1.8225, "r": 0.9025, "i": 5.0625, "z": 1.21},
+}  # fmt: skip
+
+#: Counts above which an SDSS pixel is treated as saturated when picking stars.
+SATURATION_COUNTS = 30000.0
+
+
+def _by_run(value, run):
+    if isinstance(value, tuple):
+        before, limit, after = value
+        return before if run < limit else after
+    return value
+
+
+def gain_and_dark_variance(band, camcol, run):
+    """Return the tabulated gain and dark variance of one SDSS CCD.
+
+    Parameters
+    ----------
+    band : str
+        One of ``ugriz``.
+    camcol : int
+        Camera column, 1 to 6.
+    run : int
+        Imaging run (a few values changed during the survey).
+
+    Returns
+    -------
+    gain : float
+        Electrons per count.
+    dark_variance : float
+        Dark variance in counts squared.
+    """
+    if camcol not in GAIN or band not in BANDS:
+        msg = f"no SDSS CCD for band {band!r} and camcol {camcol!r}"
+        raise PicassoInputError(msg)
+    return (
+        float(_by_run(GAIN[camcol][band], run)),
+        float(_by_run(DARK_VARIANCE[camcol][band], run)),
+    )
+
+
+@dataclass(frozen=True)
+class FrameName:
+    """The parts of an SDSS frame file name."""
+
+    band: str
+    run: int
+    camcol: int
+    field: int
+
+    @property
+    def key(self):
+        """Tuple of int: ``(run, camcol, field)``."""
+        return (self.run, self.camcol, self.field)
+
+
+def parse_frame_name(path):
+    """Parse ``frame-{band}-{run}-{camcol}-{field}.fits[.bz2]``.
+
+    Parameters
+    ----------
+    path : str or `~pathlib.Path`
+
+    Returns
+    -------
+    name : `FrameName` or None
+        None when the file name is not an SDSS frame name.
+    """
+    match = _FRAME_RE.match(Path(path).name)
+    if match is None:
+        return None
+    return FrameName(
+        match["band"], int(match["run"]), int(match["camcol"]), int(match["field"])
+    )
+
+
+def _open_error(path, err, what):
+    msg = (
+        f"could not read the SDSS {what} {path}: {type(err).__name__}: {err}. "
+        "The file is corrupt or truncated; download it again"
+    )
+    return PicassoInputError(msg)
+
+
+def _decompressed(path):
+    """Return a bzip2-compressed file as an in-memory file object, else the path.
+
+    astropy reads ``.bz2`` files through `bz2.BZ2File`, whose backward seeks
+    restart the decompression: an SDSS frame would be decompressed several
+    times.  Decompressing once into memory is about five times faster.
+    """
+    if path.suffix == ".bz2":
+        return io.BytesIO(bz2.decompress(path.read_bytes()))
+    return path
+
+
+def _read_wcs(header):
+    # SDSS frame headers use RADECSYS (deprecated for RADESYS) and other
+    # pre-standard cards; astropy "fixes" them and says so with a
+    # FITSFixedWarning.  The fix is harmless and expected for every SDSS frame,
+    # so it is silenced here, at the read site, and nowhere else.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return WCS(header, naxis=2)
+
+
+def _linear_weights(positions, n):
+    """Matrix that interpolates linearly at ``positions`` on ``n`` grid points.
+
+    Positions beyond the grid take the edge value (IDL ``interpolate``).
+    """
+    pos = np.clip(np.asarray(positions, dtype=float), 0, n - 1)
+    lo = (
+        np.minimum(np.floor(pos).astype(int), n - 2)
+        if n > 1
+        else np.zeros(len(pos), int)
+    )
+    frac = pos - lo
+    weights = np.zeros((len(pos), n))
+    rows = np.arange(len(pos))
+    weights[rows, lo] = 1 - frac
+    if n > 1:
+        weights[rows, lo + 1] += frac
+    return weights
+
+
+def _interpolate_sky(allsky, xinterp, yinterp, shape):
+    """Bilinear interpolation of the SDSS sky grid onto the frame's pixels.
+
+    As in the frame data model (IDL ``interpolate(sky, xinterp, yinterp,
+    /grid)``): pixel ``(row, col)`` takes the value of the grid at the
+    fractional position ``(yinterp[row], xinterp[col])``; positions beyond
+    the grid take the nearest edge value.  Bilinear interpolation on a grid
+    is separable, so it is done as two small matrix products.
+    """
+    ny, nx = shape
+    grid_ny, grid_nx = allsky.shape
+    wy = _linear_weights(yinterp[:ny], grid_ny)
+    wx = _linear_weights(xinterp[:nx], grid_nx)
+    return wy @ allsky @ wx.T
+
+
+def read_frame(path, *, psfield=None):
+    """Read one SDSS corrected frame into a `~picasso_astro.images.BandImage`.
+
+    The image (HDU0) is in nanomaggies.  The noise image is rebuilt as the
+    frame data model describes: the calibration vector (HDU1, nanomaggies per
+    count for each column) and the sky grid (HDU2, counts, bilinearly
+    interpolated to every pixel) give the counts ``dn = image / calib + sky``,
+    whose error is ``sqrt(dn / gain + dark_variance)`` counts, that is
+    ``calib * sqrt(dn / gain + dark_variance)`` nanomaggies.
+
+    Parameters
+    ----------
+    path : str or `~pathlib.Path`
+        ``frame-{band}-{run}-{camcol}-{field}.fits[.bz2]``.
+    psfield : str, `~pathlib.Path` or `PSField`, optional
+        The field's psField file: its gain and dark variance replace the
+        tabulated ones, and the band's PSF at the frame centre is attached.
+
+    Returns
+    -------
+    image : `~picasso_astro.images.BandImage`
+        With ``meta`` holding the file, band, run, camcol, field, gain, dark
+        variance, ``calib`` (1D, nanomaggies per count), ``sky`` (2D,
+        nanomaggies) and the header's ``NMGY``.
+
+    Raises
+    ------
+    PicassoInputError
+        If the file cannot be read (corrupt or truncated) or lacks the HDUs
+        of a corrected frame.
+    """
+    path = Path(path)
+    try:
+        with fits.open(_decompressed(path)) as hdul:
+            if len(hdul) < 3:
+                msg = (
+                    f"{path} has {len(hdul)} HDU(s), not the image, calibration "
+                    "vector and sky grid of an SDSS corrected frame"
+                )
+                raise PicassoInputError(msg)
+            header = hdul[0].header.copy()
+            image = np.array(hdul[0].data, dtype=np.float32)
+            calib = np.array(hdul[1].data, dtype=np.float64)
+            sky_table = hdul[2].data
+            allsky = np.array(sky_table["ALLSKY"][0], dtype=np.float64)
+            xinterp = np.array(sky_table["XINTERP"][0], dtype=np.float64)
+            yinterp = np.array(sky_table["YINTERP"][0], dtype=np.float64)
+    except PicassoInputError:
+        raise
+    except FileNotFoundError:
+        msg = f"SDSS frame {path} does not exist; check the path"
+        raise PicassoInputError(msg) from None
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise _open_error(path, err, "frame") from err
+    if image.ndim != 2 or calib.shape != (image.shape[1],):
+        msg = (
+            f"{path}: the calibration vector has shape {calib.shape} but the "
+            f"image has shape {image.shape}; this is not an SDSS corrected frame"
+        )
+        raise PicassoInputError(msg)
+
+    name = parse_frame_name(path)
+    band = header.get("FILTER", name.band if name else "").strip()
+    run = int(header.get("RUN", name.run if name else -1))
+    camcol = int(header.get("CAMCOL", name.camcol if name else -1))
+    field_no = int(header.get("FRAME", name.field if name else -1))
+    if band not in BANDS:
+        msg = f"{path}: no SDSS band in the FILTER card or the file name"
+        raise PicassoInputError(msg)
+
+    if isinstance(psfield, str | Path):
+        psfield = read_psfield(psfield)
+    if psfield is not None:
+        gain, dark_variance = psfield.gain[band], psfield.dark_variance[band]
+        noise_source = "psField"
+    else:
+        gain, dark_variance = gain_and_dark_variance(band, camcol, run)
+        noise_source = "SDSS frame data model table"
+
+    sky_counts = _interpolate_sky(allsky, xinterp, yinterp, image.shape)
+    counts = image / calib[np.newaxis, :] + sky_counts
+    dn_err = np.sqrt(np.clip(counts, 0, None) / gain + dark_variance)
+    noise = (dn_err * calib[np.newaxis, :]).astype(np.float32)
+    sky = (sky_counts * calib[np.newaxis, :]).astype(np.float32)
+
+    meta = {
+        "file": str(path),
+        "band": band,
+        "run": run,
+        "camcol": camcol,
+        "field": field_no,
+        "gain": gain,
+        "dark_variance": dark_variance,
+        "noise_from": noise_source,
+        "nmgy_per_count": float(header.get("NMGY", np.nan)),
+        "calib": calib.astype(np.float32),
+        "sky": sky,
+        # The sky grid is defined for a full 2048x1489 frame; a cut-down frame
+        # is assumed to start at the frame's first row and column.
+        "sky_grid_shape": allsky.shape,
+        "full_frame": (len(yinterp), len(xinterp)) == image.shape,
+    }
+    psf = psf_fwhm = None
+    if psfield is not None:
+        ny, nx = image.shape
+        psf = psfield.psf(band, (ny - 1) / 2, (nx - 1) / 2)
+        psf_fwhm = psfield.fwhm(band, (ny - 1) / 2, (nx - 1) / 2)
+        meta["psf_from"] = "psField"
+        meta["psfield"] = psfield.path
+    return BandImage(
+        band,
+        image,
+        wcs=_read_wcs(header),
+        noise=noise,
+        mask=~np.isfinite(image),
+        psf=psf,
+        psf_fwhm=psf_fwhm,
+        meta=meta,
+    )
+
+
+class PSField:
+    """The PSF and CCD parameters of one SDSS field, from its psField file.
+
+    Use `read_psfield` to make one.
+
+    Attributes
+    ----------
+    path : str
+    gain, dark_variance, psf_width : dict of str to float
+        Per band: electrons per count, counts squared, and photo's effective
+        PSF width in arcsec.
+    """
+
+    def __init__(self, path, components, gain, dark_variance, psf_width):
+        self.path = str(path)
+        self._components = components
+        self.gain = gain
+        self.dark_variance = dark_variance
+        self.psf_width = psf_width
+
+    def psf(self, band, row, col, *, size=None):
+        """Reconstruct the PSF of one band at one frame position.
+
+        Parameters
+        ----------
+        band : str
+            One of ``ugriz``.
+        row, col : float
+            Position in the frame, 0-based (row = y, column = x).
+        size : int, optional
+            Odd output size; by default the eigenimage size (51).
+
+        Returns
+        -------
+        psf : 2D `~numpy.ndarray`
+            Centred on the central pixel, unit sum.
+        """
+        if band not in self._components:
+            msg = f"band must be one of {', '.join(BANDS)}, not {band!r}"
+            raise PicassoInputError(msg)
+        psf = _psf.kl_psf(self._components[band], row, col)
+        psf = _psf.normalize_psf(psf)
+        if size is not None:
+            psf = _psf.resize_odd(psf, size)
+        return psf
+
+    def fwhm(self, band, row, col):
+        """Return the FWHM in arcsec of the band's PSF at a frame position.
+
+        Measured with the same core Gaussian fit that is used on stars.
+        """
+        fwhm_pix, _ = _psf.fit_fwhm(self.psf(band, row, col))
+        return float(fwhm_pix * PIXEL_SCALE)
+
+
+def read_psfield(path):
+    """Read an SDSS psField file.
+
+    HDUs 1-5 hold, for u, g, r, i and z, the KL eigenimages of the PSF
+    (``RROWS``, each ``RNROW`` x ``RNCOL``) and their polynomial coefficients
+    in row and column (``C``, ``nrow_b``, ``ncol_b``); HDU6 holds per-band
+    field parameters, among them ``gain`` and ``dark_variance``.
+
+    Parameters
+    ----------
+    path : str or `~pathlib.Path`
+
+    Returns
+    -------
+    psfield : `PSField`
+
+    Raises
+    ------
+    PicassoInputError
+        If the file cannot be read or is not a psField.
+    """
+    path = Path(path)
+    components = {}
+    try:
+        with fits.open(path) as hdul:
+            if len(hdul) < 7:
+                msg = f"{path} has {len(hdul)} HDUs; a psField has at least 7"
+                raise PicassoInputError(msg)
+            for index, band in enumerate(BANDS, start=1):
+                table = hdul[index].data
+                names = {n.lower(): n for n in table.columns.names}
+                comps = []
+                for row in table:
+                    nrow, ncol = int(row[names["rnrow"]]), int(row[names["rncol"]])
+                    image = np.asarray(row[names["rrows"]], dtype=float)
+                    comps.append(
+                        {
+                            "image": image.reshape(nrow, ncol),
+                            "c": np.asarray(row[names["c"]], dtype=float),
+                            "nrow_b": int(row[names["nrow_b"]]),
+                            "ncol_b": int(row[names["ncol_b"]]),
+                        }
+                    )
+                components[band] = comps
+            params = hdul[6].data
+            names = {n.lower(): n for n in params.columns.names}
+            gain = np.ravel(params[names["gain"]][0])
+            dark = np.ravel(params[names["dark_variance"]][0])
+            width = np.ravel(params[names["psf_width"]][0])
+    except PicassoInputError:
+        raise
+    except FileNotFoundError:
+        msg = f"psField file {path} does not exist; check the path"
+        raise PicassoInputError(msg) from None
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise _open_error(path, err, "psField") from err
+    return PSField(
+        path,
+        components,
+        gain=dict(zip(BANDS, map(float, gain), strict=True)),
+        dark_variance=dict(zip(BANDS, map(float, dark), strict=True)),
+        psf_width=dict(zip(BANDS, map(float, width), strict=True)),
+    )
+
+
+@dataclass
+class SDSSField:
+    """The frames of one SDSS field (run, camcol, field), read lazily.
+
+    Each frame is decompressed and read once, on first use, and kept: every
+    galaxy in the field reuses it.
+
+    Parameters
+    ----------
+    run, camcol, field : int
+    paths : dict of str to `~pathlib.Path`
+        Frame file per band.
+    psfield : str, `~pathlib.Path` or None
+        The field's psField file, if any.
+    """
+
+    run: int
+    camcol: int
+    field: int
+    paths: dict = field(default_factory=dict)
+    psfield: Path | None = None
+    _images: dict = field(default_factory=dict, repr=False)
+    _psfield: PSField | None = field(default=None, repr=False)
+    _wcs: WCS | None = field(default=None, repr=False)
+    _shape: tuple | None = field(default=None, repr=False)
+
+    @property
+    def key(self):
+        """Tuple of int: ``(run, camcol, field)``."""
+        return (self.run, self.camcol, self.field)
+
+    @property
+    def name(self):
+        """str: ``run-camcol-field`` as in SDSS file names."""
+        return f"{self.run:06d}-{self.camcol}-{self.field:04d}"
+
+    @property
+    def bands(self):
+        """Tuple of str: the bands present, in `BANDS` order."""
+        return tuple(band for band in BANDS if band in self.paths)
+
+    def psfield_data(self):
+        """Return the `PSField` of this field, or None (read once)."""
+        if self._psfield is None and self.psfield is not None:
+            self._psfield = read_psfield(self.psfield)
+        return self._psfield
+
+    def image(self, band):
+        """Return the band's `~picasso_astro.images.BandImage` (read once)."""
+        if band not in self.paths:
+            msg = (
+                f"field {self.name} has no {band}-band frame; "
+                f"found {', '.join(self.bands) or 'none'}"
+            )
+            raise PicassoInputError(msg)
+        if band not in self._images:
+            self._images[band] = read_frame(
+                self.paths[band], psfield=self.psfield_data()
+            )
+        return self._images[band]
+
+    def images(self):
+        """Return all bands as a dict of `~picasso_astro.images.BandImage`."""
+        missing = [band for band in BANDS if band not in self.paths]
+        if missing:
+            msg = (
+                f"field {self.name} lacks the {', '.join(missing)}-band frame(s); "
+                "all five of ugriz are needed"
+            )
+            raise PicassoInputError(msg)
+        return {band: self.image(band) for band in BANDS}
+
+    def _geometry(self):
+        # The WCS and shape come from the r-band header only (no decompression
+        # of the image data when the image is not read yet).
+        if self._wcs is None:
+            band = "r" if "r" in self.paths else self.bands[0]
+            if band in self._images:
+                self._wcs, self._shape = (
+                    self._images[band].wcs,
+                    self._images[band].shape,
+                )
+            else:
+                try:
+                    header = fits.getheader(self.paths[band], 0)
+                except (OSError, EOFError, ValueError) as err:
+                    raise _open_error(self.paths[band], err, "frame") from err
+                self._wcs = _read_wcs(header)
+                self._shape = (header["NAXIS2"], header["NAXIS1"])
+        return self._wcs, self._shape
+
+    def contains(self, coord, *, margin=0):
+        """Return whether each coordinate falls on the field's r-band frame.
+
+        Parameters
+        ----------
+        coord : `~astropy.coordinates.SkyCoord`
+            Scalar or array.
+        margin : float
+            Pixels a position must lie inside the edges.
+
+        Returns
+        -------
+        inside : bool or bool `~numpy.ndarray`
+        """
+        wcs, (ny, nx) = self._geometry()
+        x, y = wcs.world_to_pixel(coord)
+        return (
+            (x >= -0.5 + margin)
+            & (x <= nx - 0.5 - margin)
+            & (y >= -0.5 + margin)
+            & (y <= ny - 0.5 - margin)
+        )
+
+    def clear(self):
+        """Forget the decompressed images (to free memory)."""
+        self._images.clear()
+
+
+def find_frames(source):
+    """Group SDSS frame files by field.
+
+    Parameters
+    ----------
+    source : str, `~pathlib.Path` or iterable of them
+        A directory (searched recursively for ``frame-*.fits*`` and
+        ``psField-*.fit*``) or a list of files.
+
+    Returns
+    -------
+    fields : dict of tuple to `SDSSField`
+        Keyed by ``(run, camcol, field)``, sorted.
+
+    Raises
+    ------
+    PicassoInputError
+        If no SDSS frame is found or a band appears twice for one field.
+    """
+    if isinstance(source, str | Path):
+        source = Path(source)
+        if source.is_dir():
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+        elif source.is_file():
+            files = [source]
+        else:
+            msg = f"{source} is neither a directory nor a file; check the path"
+            raise PicassoInputError(msg)
+    else:
+        files = [Path(p) for p in source]
+    fields = {}
+    psfields = {}
+    for path in files:
+        name = parse_frame_name(path)
+        if name is None:
+            match = _PSFIELD_RE.match(path.name)
+            if match:
+                key = (int(match["run"]), int(match["camcol"]), int(match["field"]))
+                psfields[key] = path
+            continue
+        entry = fields.setdefault(name.key, SDSSField(*name.key))
+        if name.band in entry.paths:
+            msg = (
+                f"two {name.band}-band frames for field {entry.name}: "
+                f"{entry.paths[name.band]} and {path}; keep one"
+            )
+            raise PicassoInputError(msg)
+        entry.paths[name.band] = path
+    if not fields:
+        msg = (
+            "no SDSS frame files (frame-{band}-{run}-{camcol}-{field}.fits[.bz2]) "
+            f"found in {source}"
+        )
+        raise PicassoInputError(msg)
+    for key, path in psfields.items():
+        if key in fields:
+            fields[key].psfield = path
+    return dict(sorted(fields.items()))
+
+
+def frames_containing(coord, fields, *, margin=0):
+    """Return the fields whose frames contain a position.
+
+    Parameters
+    ----------
+    coord : `~astropy.coordinates.SkyCoord`
+        One position.
+    fields : dict or iterable of `SDSSField`
+    margin : float
+        Pixels the position must lie inside the frame edges.
+
+    Returns
+    -------
+    found : list of `SDSSField`
+        Best first: the one where the position lies farthest from an edge.
+    """
+    if isinstance(fields, dict):
+        fields = fields.values()
+    found = []
+    for fld in fields:
+        if bool(fld.contains(coord, margin=margin)):
+            wcs, (ny, nx) = fld._geometry()
+            x, y = wcs.world_to_pixel(coord)
+            edge = min(x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y)
+            found.append((edge, fld))
+    found.sort(key=lambda item: -item[0])
+    return [fld for _, fld in found]
+
+
+def _target_name(targets, index, coord):
+    return f"target {index} ({coord.ra.deg:.5f}, {coord.dec.deg:+.5f})"
+
+
+def assign_targets(coords, fields, *, names=None):
+    """Pick the field for each target position.
+
+    Parameters
+    ----------
+    coords : `~astropy.coordinates.SkyCoord`
+        Scalar or array of target positions.
+    fields : dict or iterable of `SDSSField`
+    names : list of str, optional
+        Target names for messages.
+
+    Returns
+    -------
+    assignment : list of `SDSSField`
+        One per target, in the order given.
+
+    Raises
+    ------
+    PicassoInputError
+        Naming every target that lies outside every frame.
+    """
+    coords = SkyCoord(coords)
+    scalar = coords.isscalar
+    coords = coords.reshape(-1) if not scalar else coords.reshape((1,))
+    fields = list(fields.values()) if isinstance(fields, dict) else list(fields)
+    assignment, outside = [], []
+    for index, coord in enumerate(coords):
+        found = frames_containing(coord, fields)
+        if not found:
+            label = names[index] if names is not None else None
+            outside.append(label or _target_name(coords, index, coord))
+            assignment.append(None)
+        else:
+            assignment.append(found[0])
+    if outside:
+        listed = ", ".join(fld.name for fld in fields)
+        msg = (
+            f"{'; '.join(outside)} lie(s) outside every SDSS frame given "
+            f"(fields {listed}); give the frames that contain them, or drop them"
+        )
+        raise PicassoInputError(msg)
+    return assignment

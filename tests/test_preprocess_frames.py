@@ -1,0 +1,231 @@
+"""From SDSS frames (and mock band images) to model-ready cutouts."""
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from astropy.wcs import WCS
+from photutils.centroids import centroid_2dg
+from sdss_helpers import FIELD_2583, FIELD_4510, FIELD_5405, get_field
+
+from picasso_astro import preprocess
+from picasso_astro._psf import fit_fwhm
+from picasso_astro.exceptions import PicassoInputError
+from picasso_astro.images import BANDS, BandImage
+
+# Three galaxies of field 4510-4-30: r-band isophotal centroids measured on
+# the frame (ra, dec in degrees; frame pixels x, y ~ (1506, 535),
+# (815, 1031) and (395, 1256)), there being no photoObj file for this field.
+GALAXIES_4510 = SkyCoord(
+    [200.43681677, 200.48877278, 200.50993224],
+    [36.86442291, 36.78051463, 36.73092147],
+    unit="deg",
+)
+
+FAST = {"background": False, "mask_sources": False, "match_psf": False}
+
+
+def _centroid(image, radius=6):
+    ny, nx = image.shape
+    cy, cx = (ny - 1) / 2, (nx - 1) / 2
+    y0, x0 = int(cy) - radius, int(cx) - radius
+    stamp = image[y0 : y0 + 2 * radius + 1, x0 : x0 + 2 * radius + 1]
+    x, y = centroid_2dg(np.nan_to_num(stamp))
+    return x + x0, y + y0
+
+
+@pytest.fixture(scope="module")
+def prepared_4510(shared_data):
+    field = get_field(FIELD_4510)
+    return list(preprocess.prepare_targets({field.key: field}, GALAXIES_4510, size=96))
+
+
+def test_three_galaxies_centred_at_catalogue_positions(prepared_4510):
+    for target, coord in zip(prepared_4510, GALAXIES_4510, strict=True):
+        assert target.steps["field"] == "004510-4-0030"
+        assert target.images["r"].shape == (96, 96)
+        x, y = target.wcs.world_to_pixel(coord)
+        assert abs(x - 47.5) <= 0.5 + 1e-9
+        assert abs(y - 47.5) <= 0.5 + 1e-9
+        # The galaxy's measured centre, through the cutout WCS, is its
+        # catalogue position within one pixel.
+        xc, yc = _centroid(target.images["r"].data)
+        sep = target.wcs.pixel_to_world(xc, yc).separation(coord).arcsec
+        assert sep < 0.396
+        # Every step ran and said so.
+        steps = target.steps
+        assert steps["background"]["r"]["box_size"] == 64
+        assert steps["psf_matching"]["target_band"] in BANDS
+        assert steps["source_mask"]["target_found"]
+        assert not target.mask[40:56, 40:56].any()
+        assert target.footprint.all()
+        x_in = target.model_input()
+        assert x_in.shape == (6, 96, 96)
+        assert np.isfinite(x_in).all()
+
+
+def test_cutout_wcs_is_exact(shared_data):
+    field = get_field(FIELD_4510)
+    images = field.images()
+    coord = GALAXIES_4510[1]
+    target = preprocess.prepare_target(images, coord, size=64, **FAST)
+    x0, y0 = target.images["r"].meta["cutout_origin"]
+    frame = images["r"]
+    np.testing.assert_array_equal(
+        target.images["r"].data, frame.data[y0 : y0 + 64, x0 : x0 + 64]
+    )
+    xs = np.array([0.0, 63.0, 17.3, 40.0])
+    ys = np.array([0.0, 63.0, 50.1, 5.5])
+    world = target.wcs.pixel_to_world(xs, ys)
+    fx, fy = frame.wcs.world_to_pixel(world)
+    np.testing.assert_allclose(fx, xs + x0, atol=1e-6)
+    np.testing.assert_allclose(fy, ys + y0, atol=1e-6)
+    assert target.steps["background"] is False
+    assert target.steps["psf_matching"] is False
+    assert target.steps["source_mask"] is False
+
+
+def test_bands_aligned_to_a_tenth_of_a_pixel(shared_data):
+    # Star centroids in every reprojected band against the r band.
+    field = get_field(FIELD_2583)
+    images = field.images()
+    centre = images["r"].wcs.pixel_to_world(1500, 400)
+    target = preprocess.prepare_target(images, centre, size=400, **FAST)
+    r = target.images["r"]
+    segm, _ = preprocess._detect(r.data, r.noise, nsigma=15, npixels=10, fwhm=2.0)
+    from photutils.segmentation import SourceCatalog
+
+    cat = SourceCatalog(np.nan_to_num(r.data), segm, progress_bar=False)
+    ok = (
+        (cat.ellipticity.value < 0.15)
+        & (cat.x_centroid > 15)
+        & (cat.x_centroid < 385)
+        & (cat.y_centroid > 15)
+        & (cat.y_centroid < 385)
+        & (cat.area.value < 300)
+    )
+    xs, ys = cat.x_centroid[ok], cat.y_centroid[ok]
+    assert len(xs) >= 10
+    residuals = {}
+    for band in "ugiz":
+        offsets = []
+        for x, y in zip(xs, ys, strict=True):
+            ix, iy = int(np.rint(x)), int(np.rint(y))
+            box = (slice(iy - 5, iy + 6), slice(ix - 5, ix + 6))
+            yr, xr = fit_fwhm(r.data[box])[1]
+            yb, xb = fit_fwhm(target.images[band].data[box])[1]
+            offsets.append((xb - xr, yb - yr))
+        residuals[band] = np.median(np.array(offsets), axis=0)
+        print(band, len(xs), residuals[band])
+        assert np.hypot(*residuals[band]) < 0.1, (band, residuals[band])
+
+
+def test_crowded_field_keeps_target_whole(shared_data):
+    field = get_field(FIELD_5405)
+    images = field.images()
+    coord = images["r"].wcs.pixel_to_world(290.09, 1047.65)
+    target = preprocess.prepare_target(images, coord, size=128, psf_fwhm=1.3)
+    info = target.steps["source_mask"]
+    assert info["target_found"]
+    assert info["n_masked_sources"] >= 5  # the stars of the Galactic plane
+    assert target.source_mask.mean() > 0.02
+    # The target's core is never masked.
+    assert not target.source_mask[58:70, 58:70].any()
+    assert not target.mask[60:68, 60:68].any()
+
+
+def test_target_near_an_edge_keeps_its_place(shared_data):
+    field = get_field(FIELD_4510)
+    images = field.images()
+    coord = images["r"].wcs.pixel_to_world(10.0, 700.0)
+    target = preprocess.prepare_target(images, coord, size=64, **FAST)
+    x, y = target.wcs.world_to_pixel(coord)
+    assert abs(x - 31.5) <= 0.5 + 1e-9
+    assert abs(y - 31.5) <= 0.5 + 1e-9
+    # Pixels off the frame's left edge (about 22 columns) are outside the
+    # footprint and masked, the rest is data.
+    off = ~target.footprint
+    assert off[:, :20].all()
+    assert not off[:, 26:].any()
+    assert target.mask[:, :20].all()
+    assert target.steps["footprint_fraction"] == pytest.approx(42 / 64, abs=0.05)
+
+
+def test_target_outside_every_frame_is_named(shared_data):
+    field = get_field(FIELD_4510)
+    table = Table(
+        {
+            "name": ["good", "lost galaxy"],
+            "ra": [GALAXIES_4510[0].ra.deg, 10.0],
+            "dec": [GALAXIES_4510[0].dec.deg, -40.0],
+        }
+    )
+    with pytest.raises(PicassoInputError, match="lost galaxy"):
+        next(preprocess.prepare_targets({field.key: field}, table))
+
+
+def test_psfield_matching_does_not_ring(shared_data):
+    field = get_field(FIELD_2583)
+    images = field.images()
+    coord = images["r"].wcs.pixel_to_world(1500, 400)
+    target = preprocess.prepare_target(
+        images, coord, size=64, background=False, mask_sources=False,
+        psfield=field.psfield_data(),
+    )  # fmt: skip
+    info = target.steps["psf_matching"]
+    assert set(target.steps["psf_source"].values()) == {"psField"}
+    assert info["target_band"] == "u"
+    for band in "griz":
+        print(band, info[band])
+        assert info[band]["ringing"] < preprocess.MAX_RINGING
+        assert info[band]["residual"] < 0.2
+    assert any(info[band]["method"] == "fourier ratio" for band in "griz")
+
+
+def _mock_images(rng, shape=(300, 300)):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [150.5, 150.5]
+    wcs.wcs.cdelt = [-0.396 / 3600, 0.396 / 3600]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    galaxy = 5.0 * np.exp(-np.hypot(xx - 149.5, yy - 149.5) / 6.0)
+    star = 50.0 * np.exp(-0.5 * (np.hypot(xx - 180, yy - 125) / 1.3) ** 2)
+    images = {}
+    for band in BANDS:
+        noise = np.full(shape, 0.02)
+        data = galaxy + star + rng.normal(0, 0.02, shape) + 0.01
+        images[band] = BandImage(band, data, wcs=wcs, noise=noise)
+    return images
+
+
+def test_mock_images_take_the_same_path():
+    rng = np.random.default_rng(1)
+    images = _mock_images(rng)
+    coord = SkyCoord(150.0, 2.0, unit="deg")
+    fwhm = {"u": 1.6, "g": 1.4, "r": 1.2, "i": 1.1, "z": 1.1}
+    (target,) = preprocess.prepare_targets(images, coord, size=96, psf_fwhm=fwhm)
+    assert target.steps["psf_source"] == dict.fromkeys(BANDS, "fwhm")
+    assert target.steps["psf_matching"]["target_band"] == "u"
+    # The residual background (0.01) is removed.
+    assert abs(target.steps["background"]["r"]["median"] - 0.01) < 0.005
+    # The star is masked, the galaxy is not.
+    x_star, y_star = target.wcs.world_to_pixel(images["r"].wcs.pixel_to_world(180, 125))
+    assert target.source_mask[int(np.rint(y_star)), int(np.rint(x_star))]
+    assert not target.mask[40:56, 40:56].any()
+    with pytest.raises(PicassoInputError, match="outside"):
+        next(preprocess.prepare_targets(images, SkyCoord(160, 2, unit="deg")))
+
+
+def test_cutout_size_conventions():
+    import astropy.units as u
+
+    assert preprocess.resolve_cutout_size(256) == 256
+    assert preprocess.resolve_cutout_size({"pixels": 128}) == 128
+    assert preprocess.resolve_cutout_size(39.6 * u.arcsec) == 100
+    npix = preprocess.resolve_cutout_size(
+        {"half_light_radii": 10}, half_light_radius=4.0
+    )
+    assert npix == int(np.ceil(40 / 0.396))
+    with pytest.raises(PicassoInputError, match="half-light radius"):
+        preprocess.resolve_cutout_size({"half_light_radii": 10})
