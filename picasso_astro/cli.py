@@ -15,18 +15,30 @@ _EXAMPLES = """
 \b
 Examples:
   picasso-predict stamp-?-164.4311-39.0359.fits -o maps/
+  picasso-predict --frames frames/ --catalog galaxies.csv -o maps/
   picasso-predict galaxy1-*.fits galaxy2-*.fits -o maps/ --skip-errors
   picasso-predict cube.fits -o maps/ --model path/to/model --device cpu
 
 Files of one galaxy share a name but for the band letter (u, g, r, i, z) or
-carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits.
+carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits. With
+--frames, each catalogue row is cut out of the frame that holds it.
 """
 
 
 @click.command(
     context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EXAMPLES
 )
-@click.argument("cutouts", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("cutouts", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--frames",
+    type=click.Path(exists=True),
+    help="Directory (or file) of SDSS frame-*.fits[.bz2] files; needs --catalog.",
+)
+@click.option(
+    "--catalog",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Targets in the frames: csv, ecsv or FITS table with ra, dec [, name].",
+)
 @click.option(
     "-o",
     "--output-dir",
@@ -54,12 +66,26 @@ carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits.
     help="Progress bar (default: when the terminal is interactive).",
 )
 def predict_command(
-    cutouts, outdir, model, device, batch_size, overwrite, skip_errors, progress
+    cutouts,
+    frames,
+    catalog,
+    outdir,
+    model,
+    device,
+    batch_size,
+    overwrite,
+    skip_errors,
+    progress,
 ):
-    """Predict resolved property maps from five-band SDSS cutouts."""
+    """Predict resolved property maps from five-band SDSS cutouts or frames."""
     from .hub import load_model
     from .predict import predict
 
+    if bool(frames) != bool(catalog):
+        raise click.UsageError("--frames and --catalog go together")
+    if bool(cutouts) == bool(frames):
+        raise click.UsageError("give either CUTOUT files or --frames with --catalog")
+    targets = _read_catalog(catalog) if catalog else None
     if progress is None:
         progress = sys.stderr.isatty()
     outdir = Path(outdir)
@@ -71,7 +97,8 @@ def predict_command(
         warnings.simplefilter("always", PicassoWarning)
         try:
             results = predict(
-                list(cutouts),
+                frames if frames else list(cutouts),
+                targets=targets,
                 model=loaded,
                 device=device,
                 batch_size=batch_size,
@@ -105,6 +132,23 @@ def predict_command(
         sys.exit(1)
     if written == 0:
         sys.exit(1)
+
+
+def _read_catalog(path):
+    from astropy.table import Table
+
+    suffix = Path(path).suffix.lower()
+    formats = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".txt": "ascii"}
+    try:
+        table = Table.read(path, format=formats.get(suffix))
+    except Exception as exc:  # astropy raises many types for unreadable tables
+        msg = f"{path}: cannot read the catalogue ({exc}); give csv, ecsv or FITS"
+        raise click.ClickException(msg) from None
+    columns = {name.lower() for name in table.colnames}
+    if not {"ra", "dec"} <= columns:
+        msg = f"{path}: the catalogue needs ra and dec columns (degrees)"
+        raise click.ClickException(msg)
+    return table
 
 
 class _DefaultToPredict(click.Group):

@@ -9,7 +9,7 @@ from .exceptions import PicassoInputError, PicassoWarning
 from .hub import load_model
 from .inputs import parse_inputs
 from .maps import PropertyMaps
-from .preprocess import align_bands, stack_bands, to_model_input
+from .preprocess import _parse_targets, align_bands, stack_bands, to_model_input
 
 __all__ = ["predict", "resolve_device", "run_network"]
 
@@ -107,6 +107,87 @@ def _prepare(galaxy, config):
     return x, mask, aligned["r"].wcs, {"alignment": steps, "flux_unit": flux}
 
 
+class _FrameGalaxy:
+    """A galaxy cut out of SDSS frames (`~picasso_astro.preprocess.PreparedTarget`)."""
+
+    def __init__(self, target, sources):
+        self.target = target
+        self.name = target.name
+        self.sources = sources
+
+    def model_input(self, config):
+        cube, mask = self.target.cube()
+        x = to_model_input(cube, mask, softening=config.softening)
+        return x, mask, self.target.wcs, self.target.steps
+
+
+def _cutout_size(config):
+    cutout = config.cutout
+    if cutout.get("kind") == "half_light":
+        return {"half_light_radii": float(cutout["factor"])}
+    return int(cutout.get("size", 256))
+
+
+def _target_label(name, coord):
+    if name:
+        return str(name)
+    return f"J{coord.ra.deg:09.5f}{coord.dec.deg:+09.5f}"
+
+
+def _frame_galaxies(frames, targets, config, options):
+    """Yield one `_FrameGalaxy` (or the error) per target, reading each frame once."""
+    from .preprocess import prepare_target
+    from .sdss import SDSSField, find_frames, frames_containing
+
+    coords, names, radii = _parse_targets(targets)
+    if isinstance(frames, dict) and all(
+        isinstance(v, SDSSField) for v in frames.values()
+    ):
+        fields = frames
+    else:
+        fields = find_frames(frames)
+    options = dict(options or {})
+    # A frame whose header cannot be read fails only the targets that no other
+    # frame holds, not the whole catalogue.
+    readable, unreadable = {}, []
+    for key, field in fields.items():
+        try:
+            field.contains(coords[0])
+            readable[key] = field
+        except PicassoInputError as exc:
+            unreadable.append(str(exc))
+    for index, coord in enumerate(coords):
+        label = _target_label(names[index], coord)
+        try:
+            found = frames_containing(coord, readable)
+            if not found:
+                msg = (
+                    f"target {label} (RA {coord.ra.deg:.5f}, Dec {coord.dec.deg:+.5f}) "
+                    "lies outside every frame given; check its coordinates or add "
+                    "the frames that contain it"
+                )
+                if unreadable:
+                    msg += "; some frames could not be read: " + "; ".join(unreadable)
+                raise PicassoInputError(msg)
+            field = found[0]
+            target_options = dict(options)
+            if target_options.get("psfield") is None:
+                target_options["psfield"] = field.psfield_data()
+            target = prepare_target(
+                field.images(),
+                coord,
+                size=_cutout_size(config),
+                name=label,
+                half_light_radius=None if radii is None else radii[index],
+                **target_options,
+            )
+            target.steps["field"] = field.name
+            sources = [str(field.image(band).meta.get("file", "")) for band in "ugriz"]
+            yield _FrameGalaxy(target, sources)
+        except PicassoInputError as exc:
+            yield exc
+
+
 def _progress(iterable, enabled, total):
     if not enabled:
         return iterable
@@ -118,12 +199,14 @@ def _progress(iterable, enabled, total):
 def predict(
     inputs,
     *,
+    targets=None,
     model=None,
     device="auto",
     batch_size=4,
     on_error="raise",
     progress=False,
     tile_size=DEFAULT_TILE_SIZE,
+    preprocessing=None,
 ):
     """Predict resolved property maps for one or more galaxies.
 
@@ -135,7 +218,16 @@ def predict(
         five-plane cubes (file, HDUList or NDData/CCDData in u, g, r, i, z
         order), or dicts ``{band: file, HDU or NDData}``. Bands on different
         grids are reprojected onto the r-band grid. Images must be in
-        nanomaggies, or in counts with an ``NMGY`` keyword.
+        nanomaggies, or in counts with an ``NMGY`` keyword. With ``targets``:
+        whole SDSS corrected frames (a directory, a list of
+        ``frame-*.fits[.bz2]`` files, or the dict of
+        `~picasso_astro.sdss.find_frames`).
+    targets : `~astropy.coordinates.SkyCoord` or `~astropy.table.Table`, optional
+        Galaxy positions in the frames (a table needs ``ra`` and ``dec`` in
+        degrees and may have ``name`` and ``half_light_radius`` in arcsec). Each
+        galaxy is cut out at the model's cutout size, its bands aligned,
+        background-subtracted, PSF-matched and cleaned of stars and neighbours
+        (`~picasso_astro.preprocess.prepare_target`).
     model : str, `~pathlib.Path` or `~picasso_astro.hub.PicassoModel`, optional
         A model directory or a loaded model; the bundled default if omitted.
     device : str
@@ -149,6 +241,9 @@ def predict(
         Show a progress bar.
     tile_size : int
         Images larger than this on a side are processed in overlapping tiles.
+    preprocessing : dict, optional
+        Options for `~picasso_astro.preprocess.prepare_target` with ``targets``,
+        e.g. ``{"match_psf": False, "psf_fwhm": 1.4}``.
 
     Returns
     -------
@@ -164,8 +259,16 @@ def predict(
     loaded = load_model(model)
     torch_device = resolve_device(device)
     loaded.to(torch_device)
-    galaxies = parse_inputs(inputs)
-    results = [None] * len(galaxies)
+    if targets is not None:
+        galaxies = _frame_galaxies(inputs, targets, loaded.config, preprocessing)
+        total = len(_parse_targets(targets)[0])
+    else:
+        if preprocessing:
+            msg = "preprocessing options apply only to frames with targets="
+            raise ValueError(msg)
+        galaxies = parse_inputs(inputs)
+        total = len(galaxies)
+    results = [None] * total
 
     def fail(index, error):
         if on_error == "raise":
@@ -173,12 +276,15 @@ def predict(
         warnings.warn(f"skipped: {error}", PicassoWarning, stacklevel=3)
 
     prepared = []
-    for index, galaxy in enumerate(_progress(galaxies, progress, len(galaxies))):
+    for index, galaxy in enumerate(_progress(galaxies, progress, total)):
         if isinstance(galaxy, Exception):
             fail(index, galaxy)
             continue
         try:
-            prepared.append((index, galaxy, *_prepare(galaxy, loaded.config)))
+            if isinstance(galaxy, _FrameGalaxy):
+                prepared.append((index, galaxy, *galaxy.model_input(loaded.config)))
+            else:
+                prepared.append((index, galaxy, *_prepare(galaxy, loaded.config)))
         except PicassoInputError as exc:
             fail(index, exc)
             continue

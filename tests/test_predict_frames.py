@@ -1,0 +1,120 @@
+"""predict() and picasso-predict on whole SDSS frames with a catalogue."""
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from click.testing import CliRunner
+
+from picasso_astro import PicassoInputError, PicassoWarning, PropertyMaps, predict
+from picasso_astro.cli import main
+from picasso_astro.config import ModelConfig
+from picasso_astro.hub import PicassoModel, save_model
+
+# r-band centroids of three galaxies in field 004510-4-0030 (as in
+# test_preprocess_frames.py).
+RA = [200.43681677, 200.48877278, 200.50993224]
+DEC = [36.86442291, 36.78051463, 36.73092147]
+
+
+@pytest.fixture(scope="module")
+def small_cutout_model(tmp_path_factory):
+    config = ModelConfig(
+        width=4, depth=2, groups=2, name="tiny-96", cutout={"kind": "fixed", "size": 96}
+    )
+    directory = tmp_path_factory.mktemp("model96")
+    save_model(PicassoModel(config.build_network(), config), directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def field_4510(shared_data):
+    return shared_data / "sdss" / "field-004510-4-0030"
+
+
+def _centre_offset(maps, ra, dec):
+    x, y = maps.wcs.world_to_pixel(SkyCoord(ra, dec, unit="deg"))
+    ny, nx = maps.shape
+    return np.hypot(x - (nx - 1) / 2, y - (ny - 1) / 2)
+
+
+def test_cli_frames_and_catalogue_acceptance(field_4510, small_cutout_model, tmp_path):
+    catalog = tmp_path / "galaxies.csv"
+    Table({"name": ["gal-a", "gal-b", "gal-c"], "ra": RA, "dec": DEC}).write(catalog)
+    out = tmp_path / "maps"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--frames",
+            str(field_4510),
+            "--catalog",
+            str(catalog),
+            "-o",
+            str(out),
+            "--model",
+            str(small_cutout_model),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for name, ra, dec in zip(["gal-a", "gal-b", "gal-c"], RA, DEC, strict=True):
+        maps = PropertyMaps.read(out / f"{name}.fits")
+        assert maps.shape == (96, 96)
+        assert _centre_offset(maps, ra, dec) < 1.0
+        assert maps.meta["preprocessing"]["field"] == "004510-4-0030"
+        assert len(maps.meta["inputs"]) == 5
+
+
+def test_target_outside_every_frame(field_4510, small_cutout_model):
+    targets = SkyCoord([RA[0], 10.0], [DEC[0], -40.0], unit="deg")
+    with pytest.raises(PicassoInputError, match=r"J010\.00000-40\.00000.*outside"):
+        predict(
+            field_4510,
+            targets=targets,
+            model=small_cutout_model,
+            preprocessing={"match_psf": False, "mask_sources": False},
+        )
+    with pytest.warns(PicassoWarning, match="outside every frame"):
+        results = predict(
+            field_4510,
+            targets=targets,
+            model=small_cutout_model,
+            on_error="skip",
+            preprocessing={"match_psf": False, "mask_sources": False},
+        )
+    assert isinstance(results[0], PropertyMaps)
+    assert results[1] is None
+
+
+def test_corrupt_frame_spoils_only_its_field(field_4510, small_cutout_model, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for path in field_4510.glob("frame-*.fits.bz2"):
+        (frames / path.name).symlink_to(path)
+        # A second field whose files are truncated copies: unreadable.
+        broken = frames / path.name.replace("004510-4-0030", "004510-4-0031")
+        broken.write_bytes(path.read_bytes()[:5000])
+    with pytest.warns(PicassoWarning, match="could not be read"):
+        results = predict(
+            frames,
+            targets=SkyCoord([RA[0], 10.0], [DEC[0], -40.0], unit="deg"),
+            model=small_cutout_model,
+            on_error="skip",
+            preprocessing={"match_psf": False, "mask_sources": False},
+        )
+    assert isinstance(results[0], PropertyMaps)
+    assert results[1] is None
+
+
+def test_cli_usage_errors(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "either CUTOUT" in result.output
+    result = runner.invoke(main, ["--frames", str(tmp_path), "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "go together" in result.output
+    bad = tmp_path / "cat.csv"
+    bad.write_text("x,y\n1,2\n")
+    result = runner.invoke(
+        main, ["--frames", str(tmp_path), "--catalog", str(bad), "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "ra and dec" in result.output
