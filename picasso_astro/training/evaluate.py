@@ -10,6 +10,7 @@ training pixels is evaluated on the same test pixels.
 """
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -326,7 +327,7 @@ def evaluate(
         integrated = np.asarray(a["integrated"], dtype=float)
         profile = {"r_over_rhalf_edges": [float(e) for e in RADIUS_BINS[:-1]]}
         profile.update(n=[], bias=[], rms=[])
-        for lo, hi in zip(RADIUS_BINS[:-1], RADIUS_BINS[1:], strict=True):
+        for lo, hi in pairwise(RADIUS_BINS):
             s = _stats(res[(rrel >= lo) & (rrel < hi)])
             profile["n"].append(s["n"])
             profile["bias"].append(s["bias"])
