@@ -197,6 +197,9 @@ class TrainingPairs(torch.utils.data.Dataset):
     ``(P, H', W')`` (see `~picasso_astro.training._loss.pixel_weights`), with
     ``H', W'`` padded up to a multiple of ``multiple`` by masked pixels.
 
+    Pixels flagged in an item's optional ``contaminant`` map (stars and
+    unrelated galaxies) keep their flux in ``x`` but get loss weight 0.
+
     Augmentation is a random element of the dihedral group (flips and
     90-degree rotations) and, where the item has ``clean_images`` and
     ``noise``, a fresh noise draw (else, with ``noise`` only, some added
@@ -276,6 +279,8 @@ class TrainingPairs(torch.utils.data.Dataset):
         if valid is not None:
             valid = valid[self.planes]
         images, mask = item["images"], item["mask"]
+        contaminant = item.get("contaminant")
+        contaminant = None if contaminant is None else np.asarray(contaminant, bool)
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             noise = item["noise"]
@@ -287,12 +292,21 @@ class TrainingPairs(torch.utils.data.Dataset):
                 draw = rng.standard_normal(images.shape).astype(np.float32)
                 images = images + scale * noise * draw
             arrays = _augment(
-                {"images": images, "mask": mask, "truth": truth, "valid": valid}, rng
+                {
+                    "images": images,
+                    "mask": mask,
+                    "truth": truth,
+                    "valid": valid,
+                    "contaminant": contaminant,
+                },
+                rng,
             )
             images, mask = arrays["images"], arrays["mask"]
             truth, valid = arrays["truth"], arrays["valid"]
+            contaminant = arrays["contaminant"]
+        loss_mask = mask if contaminant is None else mask | contaminant
         weight = pixel_weights(
-            truth, valid, mask, self.property_names, sky_weight=self.sky_weight
+            truth, valid, loss_mask, self.property_names, sky_weight=self.sky_weight
         )
         x = to_model_input(images, mask, softening=self.softening)
         ny, nx = mask.shape

@@ -1,12 +1,12 @@
 """Evaluate a model on held-out galaxies, against a colour-M/L baseline.
 
 For each property: per-pixel RMS and bias of ``predicted - true`` (log10) on
-unmasked pixels with valid truth and r-band S/N > 3; scatter and bias of the
-integrated value within two half-mass radii; residuals against radius; and the
-calibration of the predicted uncertainty (fraction of true values within the
-predicted 68 % and 95 % intervals). For stellar mass, a per-pixel colour-M/L
-relation ``log Sigma* = a + b (g - i) + c mu_i`` fitted by least squares on the
-training pixels is evaluated on the same test pixels.
+unmasked, uncontaminated pixels with valid truth and r-band S/N > 3; scatter
+and bias of the integrated value within two half-mass radii; residuals against
+radius; and the calibration of the predicted uncertainty (fraction of true
+values within the predicted 68 % and 95 % intervals). For stellar mass, a per-
+pixel colour-M/L relation ``log Sigma* = a + b (g - i) + c mu_i`` fitted by
+least squares on the training pixels is evaluated on the same test pixels.
 """
 
 import json
@@ -150,7 +150,10 @@ def _valid(item, plane, name):
         valid = item["truth_valid"][plane] & finite
     else:
         valid = finite & (np.where(finite, truth, -np.inf) > PROPERTIES[name].edges[0])
-    return valid & ~item["mask"]
+    bad = item["mask"]
+    if item.get("contaminant") is not None:
+        bad = bad | np.asarray(item["contaminant"], bool)
+    return valid & ~bad
 
 
 def _stats(residual):

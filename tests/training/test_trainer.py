@@ -318,3 +318,21 @@ def test_fit_under_distributed_data_parallel_with_gloo(galaxies, tmp_path):
         dist.destroy_process_group()
     assert result.history[0]["step"] == 2
     assert (tmp_path / "model" / "config.json").is_file()
+
+
+def test_contaminated_pixels_carry_no_loss_weight(galaxies):
+    class WithStars:
+        property_names = galaxies.property_names
+
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            item = galaxies[0]
+            item["contaminant"] = np.zeros((32, 32), bool)
+            item["contaminant"][10:14, 10:14] = True
+            return item
+
+    pair = TrainingPairs(WithStars(), ["stellar_mass"])[0]
+    assert np.all(pair["weight"][:, 10:14, 10:14] == 0)
+    assert np.all(pair["x"][5, 10:14, 10:14] == 1)  # still an unmasked input
