@@ -4,8 +4,8 @@ For each property: per-pixel RMS and bias of ``predicted - true`` (log10) on
 unmasked, uncontaminated pixels with valid truth and r-band S/N > 3; scatter
 and bias of the integrated value within two half-mass radii; residuals against
 radius; and the calibration of the predicted uncertainty (fraction of true
-values within the predicted 68 % and 95 % intervals). For stellar mass, a per-
-pixel colour-M/L relation ``log Sigma* = a + b (g - i) + c mu_i`` fitted by
+values within the predicted 68 % and 95 % intervals). For stellar mass, a
+per-pixel colour-M/L relation ``log Sigma* = a + b (g - i) + c mu_i`` fitted by
 least squares on the training pixels is evaluated on the same test pixels.
 """
 
