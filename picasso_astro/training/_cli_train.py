@@ -56,7 +56,12 @@ def _fail(error):
     help="Run directory: checkpoints, logs, split and the final model/.",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
-@click.option("--epochs", default=13, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--epochs",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Epochs in all [default: 13; on --resume, the run's].",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=3e-4, show_default=True, type=float, help="Peak LR.")
@@ -125,7 +130,7 @@ def fit_command(
             revision=revision,
         )
         train_config = TrainConfig(
-            epochs=epochs,
+            epochs=epochs or 13,
             batch_size=batch_size,
             lr=lr,
             weight_decay=weight_decay,
@@ -134,6 +139,8 @@ def fit_command(
             num_workers=workers,
             augment=not no_augment,
         )
+        if resume and epochs is None:
+            train_config = None  # the run's own recipe and length
         result = fit(
             dataset,
             out,

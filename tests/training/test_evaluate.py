@@ -155,7 +155,10 @@ def test_cli_fit_evaluate_export(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     again = runner.invoke(fit_command, args)
     assert again.exit_code != 0 and "--resume" in again.output
-    result = runner.invoke(fit_command, [*args, "--resume"])
+    result = runner.invoke(
+        fit_command,
+        [*common, "--out", str(run), "--resume"],  # the run's own 2 epochs
+    )
     assert result.exit_code == 0, result.output
     assert "epoch 2" in result.output
     assert (run / "model" / "model.safetensors").is_file()
