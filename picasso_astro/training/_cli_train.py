@@ -1,0 +1,275 @@
+"""The ``fit``, ``evaluate``, ``export`` and ``push`` commands of ``picasso-train``.
+
+Plain click commands, attached to the ``picasso-train`` group in
+`picasso_astro.training.cli`.
+"""
+
+import json
+from pathlib import Path
+
+import click
+
+from ..exceptions import PicassoInputError, PicassoModelError
+
+__all__ = [
+    "evaluate_command",
+    "export_command",
+    "fit_command",
+    "push_command",
+]
+
+_USER_ERRORS = (PicassoInputError, PicassoModelError, FileExistsError)
+
+
+def _open_dataset(path):
+    """Open a training dataset directory (sharded HDF5, or npz for small jobs)."""
+    path = Path(path)
+    if (path / "properties.json").is_file():
+        from ._npz_dataset import open_dataset
+
+        return open_dataset(path)
+    try:
+        from .dataset import open_dataset
+    except ImportError:
+        try:
+            from .dataset import ShardedDataset as open_dataset
+        except ImportError:
+            from ._npz_dataset import open_dataset
+    return open_dataset(path)
+
+
+def _fail(error):
+    raise click.ClickException(str(error)) from None
+
+
+@click.command("fit")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Training dataset directory (picasso-train mocks writes one).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run directory: checkpoints, logs, split and the final model/.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
+@click.option(
+    "--epochs",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Epochs in all [default: 13; on --resume, the run's].",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=3e-4, show_default=True, type=float, help="Peak LR.")
+@click.option("--weight-decay", default=1e-4, show_default=True, type=float)
+@click.option("--width", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--depth", default=4, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--properties",
+    default=None,
+    help="Comma-separated properties to train (default: all in the dataset).",
+)
+@click.option("--val-fraction", default=0.1, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--no-augment", is_flag=True, help="No flips, rotations or noise.")
+@click.option(
+    "--stop-after",
+    default=None,
+    type=click.IntRange(1),
+    help="Stop after this many epochs in this call (resume later).",
+)
+@click.option("--name", default="picasso-mocks", show_default=True)
+@click.option("--revision", default="local", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def fit_command(
+    data,
+    out,
+    device,
+    epochs,
+    resume,
+    batch_size,
+    lr,
+    weight_decay,
+    width,
+    depth,
+    properties,
+    val_fraction,
+    seed,
+    workers,
+    no_augment,
+    stop_after,
+    name,
+    revision,
+    quiet,
+):
+    """Train a model on a dataset; several GPUs with torchrun."""
+    from ..config import ModelConfig
+    from ..properties import PROPERTIES
+    from ._data import dataset_property_names
+    from .trainer import TrainConfig, fit
+
+    try:
+        dataset = _open_dataset(data)
+        names = dataset_property_names(dataset)
+        if properties:
+            names = tuple(p.strip() for p in properties.split(",") if p.strip())
+            unknown = [p for p in names if p not in PROPERTIES]
+            if unknown:
+                msg = f"unknown properties {unknown}; known: {', '.join(PROPERTIES)}"
+                raise PicassoInputError(msg)
+        model_config = ModelConfig(
+            properties={n: {"bin_edges": list(PROPERTIES[n].bin_edges)} for n in names},
+            width=width,
+            depth=depth,
+            name=name,
+            revision=revision,
+        )
+        train_config = TrainConfig(
+            epochs=epochs or 13,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            val_fraction=val_fraction,
+            seed=seed,
+            num_workers=workers,
+            augment=not no_augment,
+        )
+        if resume and epochs is None:
+            train_config = None  # the run's own recipe and length
+        result = fit(
+            dataset,
+            out,
+            train_config=train_config,
+            model_config=model_config,
+            device=device,
+            resume=resume,
+            stop_after=stop_after,
+            progress=not quiet,
+            data_description=f"{Path(data).resolve().name} ({len(dataset)} galaxies)",
+        )
+    except _USER_ERRORS as error:
+        _fail(error)
+    if result.history:
+        last = result.history[-1]
+        click.echo(
+            f"{out}: epoch {last['epoch']}, train loss {last['train_loss']:.4f}"
+            + (f", val loss {last['val_loss']:.4f}" if "val_loss" in last else "")
+        )
+    else:
+        click.echo(f"{out}: nothing left to train")
+
+
+@click.command("evaluate")
+@click.option(
+    "--model",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A model directory, or a run directory of fit (its model/ is used).",
+)
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Where evaluation.json and the plots go.",
+)
+@click.option(
+    "--split",
+    "split_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="split.json of the run: evaluate its validation galaxies, fit the "
+    "baseline on its training galaxies (default: the run's, when --model is a "
+    "run directory).",
+)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--snr-min", default=3.0, show_default=True, type=float)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate_command(model, data, out, split_file, device, snr_min, quiet):
+    """Per-pixel, integrated and calibration metrics, with a colour-M/L baseline."""
+    from .evaluate import evaluate, format_table
+
+    model = Path(model)
+    if split_file is None and (model / "split.json").is_file():
+        split_file = model / "split.json"
+    if (model / "model" / "config.json").is_file():
+        model = model / "model"
+    try:
+        dataset = _open_dataset(data)
+        indices = train = None
+        if split_file is not None:
+            split = json.loads(Path(split_file).read_text())
+            indices, train = split["val"], split["train"]
+            if not indices:
+                msg = f"{split_file} holds no validation galaxies; pass another split"
+                raise PicassoInputError(msg)
+        metrics = evaluate(
+            model,
+            dataset,
+            indices=indices,
+            baseline_indices=train,
+            device=device,
+            snr_min=snr_min,
+            out_dir=out,
+            progress=not quiet,
+        )
+    except _USER_ERRORS as error:
+        _fail(error)
+    click.echo(format_table(metrics))
+    click.echo(f"written to {out}/evaluation.json")
+
+
+@click.command("export")
+@click.option(
+    "--run",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The run directory of fit.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--metrics",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="evaluation.json from picasso-train evaluate, for the model card.",
+)
+@click.option("--name", default=None, help="Model name (default: the run's).")
+@click.option("--revision", default=None, help="Model revision.")
+@click.option("--overwrite", is_flag=True)
+def export_command(run, out, metrics, name, revision, overwrite):
+    """Write config.json, model.safetensors and README.md (the Hub layout)."""
+    from .export import export_run
+
+    try:
+        directory = export_run(
+            run,
+            out,
+            metrics=metrics,
+            name=name,
+            revision=revision,
+            overwrite=overwrite,
+        )
+    except _USER_ERRORS as error:
+        _fail(error)
+    click.echo(f"model written to {directory}")
+
+
+@click.command("push")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--repo-id", required=True, help="owner/name on the Hugging Face Hub.")
+@click.option("--revision", default=None, help="Branch (default: main).")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+def push_command(directory, repo_id, revision, private):
+    """Upload a model directory to the Hub (token from HF_TOKEN)."""
+    from .export import push_to_hub
+
+    try:
+        push_to_hub(directory, repo_id, revision=revision, private=private)
+    except _USER_ERRORS as error:
+        _fail(error)
+    click.echo(f"uploaded {directory} to {repo_id}")

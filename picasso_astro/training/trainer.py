@@ -1,0 +1,701 @@
+"""Train a `~picasso_astro.model.PicassoUNet` on a dataset of galaxies.
+
+Plain PyTorch: AdamW with linear warm-up and cosine decay, the
+quantized-regression loss of `~picasso_astro.training._loss`, augmentation by
+flips, 90-degree rotations and re-drawn noise, bf16 autocast on CUDA, several
+GPUs through ``torchrun`` and `~torch.nn.parallel.DistributedDataParallel`.
+
+Any map-style dataset whose items are dicts of arrays (see
+`~picasso_astro.training._data.normalize_item`) and that has a
+``property_names`` attribute trains the same way: mocks or real IFU maps.
+
+A run directory holds::
+
+    checkpoint.safetensors  model, optimizer and RNG tensors (no pickle)
+    checkpoint.json         everything else: configs, step, optimizer groups
+    log.jsonl, log.csv      one record per epoch
+    split.json              training and validation indices
+    model/                  the final model in the Hub layout
+"""
+
+import copy
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from ..config import ModelConfig
+from ..exceptions import PicassoInputError
+from ..hub import PicassoModel, _atomic_write_bytes
+from ._data import TrainingPairs, dataset_property_names, split_indices
+from ._loss import quantized_regression_loss
+
+__all__ = [
+    "CHECKPOINT_FORMAT_VERSION",
+    "FitResult",
+    "TrainConfig",
+    "fit",
+    "learning_rate",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "resolve_device",
+    "save_checkpoint",
+]
+
+#: Version of the checkpoint layout written by `save_checkpoint`.
+CHECKPOINT_FORMAT_VERSION = 1
+
+CHECKPOINT_WEIGHTS = "checkpoint.safetensors"
+CHECKPOINT_STATE = "checkpoint.json"
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the training galaxies.
+    batch_size : int
+        Galaxies per optimizer step and process.
+    lr : float
+        Peak learning rate of AdamW.
+    weight_decay : float
+        AdamW decoupled weight decay.
+    warmup_fraction : float
+        Fraction of all steps with a linear warm-up from 0.
+    min_lr_fraction : float
+        The cosine decays to ``lr * min_lr_fraction``.
+    grad_clip : float
+        Clip the gradient norm to this (0: no clipping).
+    sky_weight : float
+        Total loss weight of sky pixels relative to galaxy pixels.
+    residual_weight, value_weight : float
+        Weights of the residual and dex-value terms of the loss.
+    augment : bool
+        Random flips, 90-degree rotations and noise re-draws.
+    extra_noise : float
+        Added-noise augmentation for data without noise-free images (see
+        `~picasso_astro.training._data.TrainingPairs`).
+    val_fraction : float
+        Galaxies held out for validation (and evaluation).
+    seed : int
+        Seed of the initial weights, split, sampler and augmentation.
+    num_workers : int
+        DataLoader worker processes.
+    """
+
+    epochs: int = 13
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.05
+    min_lr_fraction: float = 0.01
+    grad_clip: float = 1.0
+    sky_weight: float = 0.1
+    residual_weight: float = 1.0
+    value_weight: float = 1.0
+    augment: bool = True
+    extra_noise: float = 0.3
+    val_fraction: float = 0.1
+    seed: int = 0
+    num_workers: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            msg = "epochs and batch_size must be at least 1"
+            raise PicassoInputError(msg)
+        if self.lr <= 0:
+            msg = f"lr must be positive, not {self.lr}"
+            raise PicassoInputError(msg)
+
+    def to_dict(self):
+        """Return a JSON-ready dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from `to_dict` output, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns.
+
+    Attributes
+    ----------
+    model : `~picasso_astro.hub.PicassoModel`
+        The trained network (on the CPU, evaluation mode) and its configuration.
+    history : list of dict
+        One record per epoch trained in this call, as in ``log.jsonl``.
+    out_dir : `~pathlib.Path`
+        The run directory.
+    """
+
+    model: PicassoModel
+    history: list
+    out_dir: Path
+
+
+def resolve_device(device="auto"):
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
+
+    ``"auto"`` is CUDA when available, else CPU.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        msg = f"unknown device {device!r}; use auto, cpu, cuda or cuda:N"
+        raise PicassoInputError(msg) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        msg = "device cuda was asked for but no CUDA GPU is available; use --device cpu"
+        raise PicassoInputError(msg)
+    return resolved
+
+
+def learning_rate(step, *, total_steps, lr, warmup_fraction, min_lr_fraction):
+    """Learning rate at optimizer step ``step`` (0-based): warm-up, then cosine."""
+    warmup = max(round(warmup_fraction * total_steps), 0)
+    if warmup and step < warmup:
+        return lr * (step + 1) / warmup
+    span = max(total_steps - warmup, 1)
+    progress = min(max(step - warmup, 0) / span, 1.0)
+    floor = lr * min_lr_fraction
+    return floor + (lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _flatten_optimizer(state_dict):
+    tensors, plain = {}, {"state": {}, "param_groups": state_dict["param_groups"]}
+    for param_id, state in state_dict["state"].items():
+        entry = {}
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                name = f"optimizer.state.{param_id}.{key}"
+                tensors[name] = value.detach().cpu().contiguous()
+                entry[key] = {"tensor": name}
+            else:
+                entry[key] = {"value": value}
+        plain["state"][str(param_id)] = entry
+    return tensors, plain
+
+
+def _unflatten_optimizer(plain, tensors, device):
+    state = {}
+    for param_id, entry in plain["state"].items():
+        values = {}
+        for key, spec in entry.items():
+            if "tensor" in spec:
+                value = tensors[spec["tensor"]]
+                # Adam keeps "step" on the CPU unless capturable/fused.
+                values[key] = value if key == "step" else value.to(device)
+            else:
+                values[key] = spec["value"]
+        state[int(param_id)] = values
+    return {"state": state, "param_groups": copy.deepcopy(plain["param_groups"])}
+
+
+def save_checkpoint(directory, *, network, optimizer, state):
+    """Write ``checkpoint.safetensors`` and ``checkpoint.json`` atomically.
+
+    Parameters
+    ----------
+    directory : str or `~pathlib.Path`
+        The run directory.
+    network : `torch.nn.Module`
+        The (unwrapped) network.
+    optimizer : `torch.optim.Optimizer`
+    state : dict
+        JSON-ready training state (configs, epoch, global step, ...).
+
+    Notes
+    -----
+    Tensors go to safetensors under ``model.*``, ``optimizer.state.<id>.<key>``
+    and ``rng.torch`` (and ``rng.cuda.<i>``); the rest of the optimizer state
+    dict (param groups, non-tensor values) and ``state`` go to JSON, which also
+    records the sha256 of the safetensors file so that a mismatched pair is
+    refused. Each file is written to a temporary name and renamed.
+    """
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        f"model.{k}": v.detach().cpu().contiguous()
+        for k, v in network.state_dict().items()
+    }
+    optim_tensors, optim_plain = _flatten_optimizer(optimizer.state_dict())
+    tensors.update(optim_tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = rng
+    data = save(tensors, metadata={"format": "pt"})
+    record = dict(state)
+    record.update(
+        format="picasso_astro-checkpoint",
+        format_version=CHECKPOINT_FORMAT_VERSION,
+        optimizer=optim_plain,
+        weights_sha256=hashlib.sha256(data).hexdigest(),
+    )
+    _atomic_write_bytes(directory / CHECKPOINT_WEIGHTS, data)
+    text = json.dumps(record, indent=1) + "\n"
+    _atomic_write_bytes(directory / CHECKPOINT_STATE, text.encode())
+
+
+def load_checkpoint(directory):
+    """Read a checkpoint written by `save_checkpoint`.
+
+    Parameters
+    ----------
+    directory : str or `~pathlib.Path`
+        The run directory.
+
+    Returns
+    -------
+    state : dict
+        The JSON part.
+    tensors : dict of str to `torch.Tensor`
+        The safetensors part.
+
+    Raises
+    ------
+    PicassoInputError
+        If the files are missing, damaged or do not belong together.
+    """
+    from safetensors.torch import load
+
+    directory = Path(directory)
+    state_path = directory / CHECKPOINT_STATE
+    weights_path = directory / CHECKPOINT_WEIGHTS
+    if not state_path.is_file() or not weights_path.is_file():
+        msg = (
+            f"no checkpoint in {directory} (need {CHECKPOINT_STATE} and "
+            f"{CHECKPOINT_WEIGHTS}); train first or point to a run directory"
+        )
+        raise PicassoInputError(msg)
+    try:
+        state = json.loads(state_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"{state_path} is damaged ({exc}); resume from another run"
+        raise PicassoInputError(msg) from None
+    if state.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+        msg = (
+            f"{state_path} has checkpoint format {state.get('format_version')!r}; "
+            f"this version reads {CHECKPOINT_FORMAT_VERSION}"
+        )
+        raise PicassoInputError(msg)
+    data = weights_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != state.get("weights_sha256"):
+        msg = (
+            f"{weights_path} does not match {state_path} (sha256 differs): the "
+            "checkpoint was interrupted or mixed with another run"
+        )
+        raise PicassoInputError(msg)
+    return state, load(data)
+
+
+def model_from_checkpoint(directory):
+    """Return the `~picasso_astro.hub.PicassoModel` stored in a run directory."""
+    state, tensors = load_checkpoint(directory)
+    config = ModelConfig.from_dict(state["model_config"], source=str(directory))
+    network = config.build_network()
+    network.load_state_dict(
+        {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    )
+    network.eval()
+    return PicassoModel(network, config, source=str(directory)), state
+
+
+# ------------------------------------------------------------------- training
+
+
+def _distributed_setup(device):
+    """Join torch.distributed when run by torchrun (WORLD_SIZE > 1) or already in it.
+
+    Returns ``(rank, world_size, device, distributed)``.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return dist.get_rank(), dist.get_world_size(), device, True
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device, False
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device, True
+
+
+def _write_logs(out_dir, record):
+    with open(out_dir / "log.jsonl", "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    csv_path = out_dir / "log.csv"
+    flat = {k: v for k, v in record.items() if not isinstance(v, dict)}
+    for group in ("train_by_property", "val_by_property"):
+        for name, value in record.get(group, {}).items():
+            flat[f"{group.split('_')[0]}_{name}"] = value
+    new = not csv_path.exists()
+    with open(csv_path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(flat))
+        if new:
+            writer.writeheader()
+        writer.writerow(flat)
+
+
+def _truncate_logs(out_dir, epochs_done):
+    """Drop log records of epochs after the checkpoint (an interrupted run)."""
+    path = out_dir / "log.jsonl"
+    if not path.exists():
+        return
+    records = [json.loads(line) for line in path.read_text().splitlines() if line]
+    keep = [r for r in records if r.get("epoch", 0) <= epochs_done]
+    path.unlink()
+    (out_dir / "log.csv").unlink(missing_ok=True)
+    for record in keep:
+        _write_logs(out_dir, record)
+
+
+def _evaluate_loss(network, loader, edges, tcfg, device, amp):
+    network.eval()
+    total, weight, per = 0.0, 0, {}
+    with torch.no_grad():
+        for batch in loader:
+            x = batch["x"].to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                outputs = network(x)
+            loss, by_property = quantized_regression_loss(
+                outputs,
+                batch["truth"].to(device),
+                batch["weight"].to(device),
+                edges,
+                residual_weight=tcfg.residual_weight,
+                value_weight=tcfg.value_weight,
+            )
+            n = x.shape[0]
+            total += float(loss) * n
+            weight += n
+            for name, value in by_property.items():
+                per[name] = per.get(name, 0.0) + float(value) * n
+    network.train()
+    if not weight:
+        return None, {}
+    return total / weight, {k: v / weight for k, v in per.items()}
+
+
+def fit(
+    dataset,
+    out_dir,
+    *,
+    train_config=None,
+    model_config=None,
+    device="auto",
+    resume=False,
+    stop_after=None,
+    progress=True,
+    data_description="",
+):
+    """Train a model and write checkpoints, logs and the final model.
+
+    Parameters
+    ----------
+    dataset : `torch.utils.data.Dataset`
+        Map-style, items as accepted by
+        `~picasso_astro.training._data.normalize_item`, with a
+        ``property_names`` attribute. A fraction ``val_fraction`` of it is held
+        out (indices in ``split.json``).
+    out_dir : str or `~pathlib.Path`
+        The run directory.
+    train_config : `TrainConfig`, optional
+        The recipe; ignored on resume (the checkpoint's is used, except
+        ``epochs`` when given).
+    model_config : `~picasso_astro.config.ModelConfig`, optional
+        Architecture and properties; by default every property of the dataset
+        with the default architecture. Ignored on resume.
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        Under ``torchrun`` with ``WORLD_SIZE > 1`` each process uses its
+        ``LOCAL_RANK`` GPU and DistributedDataParallel.
+    resume : bool
+        Continue from the checkpoint in ``out_dir``, exactly where it stopped.
+    stop_after : int, optional
+        Stop after this many epochs in this call (for time-limited jobs);
+        resume later to finish.
+    progress : bool
+        Show a progress bar.
+    data_description : str
+        Where the data came from, for the model's provenance.
+
+    Returns
+    -------
+    result : `FitResult`
+    """
+    from tqdm.auto import tqdm
+
+    from .export import write_model
+
+    out_dir = Path(out_dir)
+    device = resolve_device(device)
+    rank, world, device, distributed = _distributed_setup(device)
+    amp = device.type == "cuda"
+    names = dataset_property_names(dataset)
+
+    if resume:
+        state, tensors = load_checkpoint(out_dir)
+        epochs = train_config.epochs if train_config is not None else None
+        train_config = TrainConfig.from_dict(state["train_config"])
+        if epochs is not None:
+            train_config.epochs = epochs
+        model_config = ModelConfig.from_dict(state["model_config"], source=str(out_dir))
+    else:
+        if (out_dir / CHECKPOINT_STATE).exists():
+            msg = (
+                f"{out_dir} already holds a training run; pass resume=True "
+                "(--resume) to continue it or choose another output directory"
+            )
+            raise PicassoInputError(msg)
+        state, tensors = None, None
+        train_config = train_config or TrainConfig()
+        if model_config is None:
+            from ..properties import PROPERTIES
+
+            model_config = ModelConfig(
+                properties={
+                    n: {"bin_edges": list(PROPERTIES[n].bin_edges)} for n in names
+                }
+            )
+    tcfg = train_config
+    property_names = model_config.property_names
+
+    torch.manual_seed(tcfg.seed)
+    network = model_config.build_network().to(device)
+    train_idx, val_idx = split_indices(
+        len(dataset), val_fraction=tcfg.val_fraction, seed=tcfg.seed
+    )
+    if not train_idx:
+        msg = "the dataset has no galaxies left for training; add more galaxies"
+        raise PicassoInputError(msg)
+    common = {
+        "softening": model_config.softening,
+        "multiple": network.multiple,
+        "seed": tcfg.seed,
+        "sky_weight": tcfg.sky_weight,
+    }
+    train_pairs = TrainingPairs(
+        dataset,
+        property_names,
+        indices=train_idx,
+        augment=tcfg.augment,
+        extra_noise=tcfg.extra_noise,
+        **common,
+    )
+    sampler = torch.utils.data.DistributedSampler(
+        train_pairs, num_replicas=world, rank=rank, shuffle=True, seed=tcfg.seed
+    )
+    loader_options = {
+        "batch_size": tcfg.batch_size,
+        "num_workers": tcfg.num_workers,
+        "pin_memory": device.type == "cuda",
+    }
+    val_loader = None
+    if val_idx and rank == 0:
+        val_pairs = TrainingPairs(
+            dataset, property_names, indices=val_idx, augment=False, **common
+        )
+        val_loader = torch.utils.data.DataLoader(val_pairs, **loader_options)
+
+    decay, no_decay = [], []
+    for name, param in network.named_parameters():
+        (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": tcfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=tcfg.lr,
+    )
+    start_epoch, global_step = 0, 0
+    if state is not None:
+        network.load_state_dict(
+            {
+                k[len("model.") :]: v
+                for k, v in tensors.items()
+                if k.startswith("model.")
+            }
+        )
+        optimizer.load_state_dict(
+            _unflatten_optimizer(state["optimizer"], tensors, device)
+        )
+        start_epoch, global_step = state["epoch"], state["global_step"]
+        torch.set_rng_state(tensors["rng.torch"])
+        if device.type == "cuda" and "rng.cuda.0" in tensors:
+            n_cuda = torch.cuda.device_count()
+            torch.cuda.set_rng_state_all(
+                [tensors[f"rng.cuda.{i}"] for i in range(n_cuda)]
+            )
+        if rank == 0:
+            _truncate_logs(out_dir, start_epoch)
+    model = network
+    if distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            network, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    edges = {n: network.heads[n].bin_edges for n in property_names}
+    steps_per_epoch = math.ceil(len(sampler) / tcfg.batch_size)
+    total_steps = steps_per_epoch * tcfg.epochs
+    schedule = {
+        "total_steps": total_steps,
+        "lr": tcfg.lr,
+        "warmup_fraction": tcfg.warmup_fraction,
+        "min_lr_fraction": tcfg.min_lr_fraction,
+    }
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        split = {"train": train_idx, "val": val_idx, "seed": tcfg.seed}
+        split["val_fraction"] = tcfg.val_fraction
+        (out_dir / "split.json").write_text(json.dumps(split) + "\n")
+
+    history = []
+    end_epoch = tcfg.epochs
+    if stop_after is not None:
+        end_epoch = min(end_epoch, start_epoch + int(stop_after))
+    model.train()
+    for epoch in range(start_epoch, end_epoch):
+        started = time.perf_counter()
+        sampler.set_epoch(epoch)
+        train_pairs.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(
+            train_pairs, sampler=sampler, **loader_options
+        )
+        running, count, per = 0.0, 0, {}
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{tcfg.epochs}",
+            disable=not progress or rank != 0,
+            leave=False,
+        )
+        for batch in bar:
+            lr = learning_rate(global_step, **schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = batch["x"].to(device, non_blocking=True)
+            truth = batch["truth"].to(device, non_blocking=True)
+            weight = batch["weight"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                outputs = model(x)
+            loss, by_property = quantized_regression_loss(
+                outputs,
+                truth,
+                weight,
+                edges,
+                residual_weight=tcfg.residual_weight,
+                value_weight=tcfg.value_weight,
+            )
+            if not torch.isfinite(loss):
+                msg = (
+                    f"the loss became {float(loss)} at step {global_step}; lower "
+                    "the learning rate or check the data for NaNs"
+                )
+                raise FloatingPointError(msg)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if tcfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), tcfg.grad_clip)
+            optimizer.step()
+            global_step += 1
+            n = x.shape[0]
+            running += float(loss.detach()) * n
+            count += n
+            for name, value in by_property.items():
+                per[name] = per.get(name, 0.0) + float(value) * n
+            bar.set_postfix(loss=f"{running / count:.4f}", lr=f"{lr:.2e}")
+        bar.close()
+        if distributed:
+            import torch.distributed as dist
+
+            sums = torch.tensor([running, count, *per.values()], device=device)
+            dist.all_reduce(sums)
+            running, count = float(sums[0]), float(sums[1])
+            per = dict(zip(per, (float(v) for v in sums[2:]), strict=True))
+        if rank != 0:
+            continue
+        record = {
+            "epoch": epoch + 1,
+            "step": global_step,
+            "lr": learning_rate(max(global_step - 1, 0), **schedule),
+            "train_loss": running / max(count, 1),
+            "seconds": round(time.perf_counter() - started, 3),
+            "train_by_property": {k: v / max(count, 1) for k, v in per.items()},
+        }
+        if val_loader is not None:
+            val, val_per = _evaluate_loss(network, val_loader, edges, tcfg, device, amp)
+            record["val_loss"] = val
+            record["val_by_property"] = val_per
+        save_checkpoint(
+            out_dir,
+            network=network,
+            optimizer=optimizer,
+            state={
+                "epoch": epoch + 1,
+                "global_step": global_step,
+                "train_config": tcfg.to_dict(),
+                "model_config": model_config.to_dict(),
+                "schedule": schedule,
+                "property_names": list(property_names),
+                "data": data_description,
+                "world_size": world,
+            },
+        )
+        _write_logs(out_dir, record)
+        history.append(record)
+        if progress:
+            val_text = f", val {record['val_loss']:.4f}" if "val_loss" in record else ""
+            tqdm.write(
+                f"epoch {epoch + 1}/{tcfg.epochs}: train {record['train_loss']:.4f}"
+                f"{val_text} ({record['seconds']:.1f} s)"
+            )
+
+    network.eval()
+    result_config = copy.deepcopy(model_config)
+    result_config.provenance = {
+        **result_config.provenance,
+        "training": {
+            "data": data_description,
+            "recipe": tcfg.to_dict(),
+            "epochs_done": max(end_epoch, start_epoch),
+            "global_step": global_step,
+            "n_train": len(train_idx),
+            "n_val": len(val_idx),
+        },
+    }
+    model_out = PicassoModel(network.cpu(), result_config, source=str(out_dir))
+    if rank == 0 and end_epoch >= tcfg.epochs:
+        write_model(model_out, out_dir / "model", overwrite=True)
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return FitResult(model_out, history, out_dir)

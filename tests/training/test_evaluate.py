@@ -1,0 +1,198 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from synthetic import PROPERTY_NAMES, SyntheticGalaxies
+
+from picasso_astro.config import ModelConfig
+from picasso_astro.exceptions import PicassoInputError
+from picasso_astro.properties import PROPERTIES
+from picasso_astro.training import _cli_train
+from picasso_astro.training._cli_train import (
+    evaluate_command,
+    export_command,
+    fit_command,
+)
+from picasso_astro.training._npz_dataset import open_dataset, write_npz_dataset
+from picasso_astro.training.evaluate import (
+    evaluate,
+    fit_colour_ml_baseline,
+    format_table,
+    half_mass_radius,
+)
+from picasso_astro.training.trainer import TrainConfig, fit
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    galaxies = SyntheticGalaxies(n=16, size=32, seed=0)
+    run = tmp_path_factory.mktemp("run")
+    config = ModelConfig(
+        properties={
+            n: {"bin_edges": list(PROPERTIES[n].bin_edges)} for n in PROPERTY_NAMES
+        },
+        width=4,
+        depth=2,
+        groups=2,
+        name="tiny",
+    )
+    fit(
+        galaxies,
+        run,
+        train_config=TrainConfig(epochs=6, batch_size=4, lr=1e-2, val_fraction=0.25),
+        model_config=config,
+        device="cpu",
+        progress=False,
+    )
+    return galaxies, run
+
+
+def test_half_mass_radius_of_a_uniform_disc():
+    yy, xx = np.mgrid[0:201, 0:201]
+    disc = (np.hypot(yy - 100, xx - 120) <= 60).astype(float)
+    centre, radius = half_mass_radius(disc)
+    assert centre == pytest.approx((100, 120), abs=1e-6)
+    assert radius == pytest.approx(60 / np.sqrt(2), abs=1.0)
+
+
+class LinearColourML:
+    """Stellar-mass truth that is exactly 1 + 0.5 (g - i) - 0.4 mu_i."""
+
+    property_names = ("stellar_mass",)
+
+    def __init__(self, n=3):
+        rng = np.random.default_rng(1)
+        self.items = []
+        for _ in range(n):
+            images = 10 ** rng.uniform(-1, 1, (5, 16, 16)).astype(np.float32)
+            g, i = images[1], images[3]
+            colour = -2.5 * np.log10(g / i)
+            mu_i = 22.5 - 2.5 * np.log10(i) + 5 * np.log10(0.396)
+            truth = (1 + 0.5 * colour - 0.4 * mu_i)[None].astype(np.float32)
+            self.items.append(
+                {
+                    "images": images,
+                    "mask": np.zeros((16, 16), bool),
+                    "truth": truth,
+                    "truth_valid": np.ones_like(truth, bool),
+                    "noise": np.full(5, 1e-3, np.float32),
+                }
+            )
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+class HiOnly:
+    property_names = ("hi",)
+
+    def __len__(self):
+        return 1
+
+
+def test_colour_ml_baseline_recovers_a_linear_relation():
+    coefficients = fit_colour_ml_baseline(LinearColourML())
+    np.testing.assert_allclose(coefficients, [1.0, 0.5, -0.4], atol=1e-4)
+    with pytest.raises(PicassoInputError, match="needs stellar_mass"):
+        fit_colour_ml_baseline(HiOnly())
+
+
+def test_evaluate_metrics_plots_and_table(trained, tmp_path):
+    galaxies, run = trained
+    split = json.loads((run / "split.json").read_text())
+    metrics = evaluate(
+        run / "model",
+        galaxies,
+        indices=split["val"],
+        baseline_indices=split["train"],
+        device="cpu",
+        out_dir=tmp_path,
+    )
+    assert set(metrics["properties"]) == set(PROPERTY_NAMES)
+    assert metrics["n_galaxies"] == 4
+    for name, m in metrics["properties"].items():
+        assert m["pixel"]["n"] > 50, name
+        assert m["pixel"]["rms"] >= abs(m["pixel"]["bias"])
+        assert m["integrated"]["n"] == 4
+        assert (
+            0 <= m["calibration"]["coverage_68"] <= m["calibration"]["coverage_95"] <= 1
+        )
+        assert len(m["profile"]["bias"]) == len(m["profile"]["r_over_rhalf_edges"])
+    # a few epochs give a useful stellar-mass map (truth spans about 3 dex)
+    assert metrics["properties"]["stellar_mass"]["pixel"]["rms"] < 1.0
+    base = metrics["baseline"]
+    assert len(base["coefficients"]) == 3 and base["n"] > 0
+    assert base["model_rms"] is not None
+    saved = json.loads((tmp_path / "evaluation.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert (tmp_path / "residual_vs_radius.png").stat().st_size > 1000
+    assert (tmp_path / "predicted_vs_true.png").stat().st_size > 1000
+    table = format_table(metrics)
+    assert "stellar_mass" in table and "colour-M/L baseline" in table
+
+
+def test_evaluate_refuses_a_dataset_without_the_model_properties(trained):
+    _, run = trained
+    with pytest.raises(PicassoInputError, match="none of which the model predicts"):
+        evaluate(run / "model", HiOnly(), device="cpu")
+
+
+def test_cli_fit_evaluate_export(tmp_path, monkeypatch):
+    galaxies = SyntheticGalaxies(n=8, size=32, seed=2)
+    data = write_npz_dataset(tmp_path / "data", galaxies.items, galaxies.property_names)
+    # Independent of which dataset module is present: use the npz reader.
+    monkeypatch.setattr(_cli_train, "_open_dataset", open_dataset)
+    runner = CliRunner()
+    run = tmp_path / "run"
+    common = ["--data", str(data), "--device", "cpu", "--quiet"]
+    args = [*common, "--out", str(run), "--epochs", "2", "--batch-size", "4"]
+    args += ["--width", "4", "--depth", "2", "--val-fraction", "0.25"]
+    result = runner.invoke(fit_command, [*args, "--stop-after", "1"])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(fit_command, args)
+    assert again.exit_code != 0 and "--resume" in again.output
+    result = runner.invoke(
+        fit_command,
+        [*common, "--out", str(run), "--resume"],  # the run's own 2 epochs
+    )
+    assert result.exit_code == 0, result.output
+    assert "epoch 2" in result.output
+    assert (run / "model" / "model.safetensors").is_file()
+
+    result = runner.invoke(
+        evaluate_command,
+        ["--model", str(run), *common, "--out", str(tmp_path / "eval")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "stellar_mass" in result.output
+    assert (
+        json.loads((tmp_path / "eval" / "evaluation.json").read_text())["n_galaxies"]
+        == 2
+    )
+
+    result = runner.invoke(
+        export_command,
+        [
+            "--run",
+            str(run),
+            "--out",
+            str(tmp_path / "hub"),
+            "--metrics",
+            str(tmp_path / "eval" / "evaluation.json"),
+            "--revision",
+            "v0.1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert "| stellar_mass |" in card and "revision v0.1" in card
+
+    bad = runner.invoke(
+        fit_command,
+        ["--data", str(data), "--out", str(tmp_path / "r2"), "--device", "abacus"],
+    )
+    assert bad.exit_code != 0 and "unknown device" in bad.output
