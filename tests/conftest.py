@@ -1,11 +1,7 @@
 """Shared fixtures: the real survey files beside the project, tiny models."""
 
-from pathlib import Path
-
 import pytest
-from helpers import make_band_hdus
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from helpers import SHARED_DATA, make_band_hdus
 
 
 @pytest.fixture(scope="session")

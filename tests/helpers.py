@@ -1,4 +1,9 @@
-"""Helpers shared by the tests: synthetic cutouts."""
+"""Helpers shared by the tests: where the real data lives, synthetic cutouts."""
+
+from pathlib import Path
+
+#: The real SDSS/MaNGA files beside the project checkout (absent on users' machines).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def make_band_hdus(

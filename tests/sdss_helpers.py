@@ -6,7 +6,7 @@ use them (`~picasso_astro.sdss.SDSSField` keeps what it reads).
 
 import functools
 
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
 from picasso_astro import sdss
 

@@ -2,7 +2,7 @@
 
 import pytest
 from click.testing import CliRunner
-from conftest import MODEL_NAME, REPO_ID
+from hub_server import MODEL_NAME, REPO_ID
 
 from picasso_astro._cli_models import download_command, models_command
 

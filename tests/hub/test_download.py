@@ -5,7 +5,7 @@ import os
 
 import pytest
 import torch
-from conftest import MODEL_NAME, REPO_ID, git_blob_sha1
+from hub_server import MODEL_NAME, REPO_ID, git_blob_sha1
 
 from picasso_astro.exceptions import PicassoInputError, PicassoModelError
 from picasso_astro.hub import (
