@@ -363,34 +363,22 @@ def parse_inputs(inputs):
         cube_like = [_galaxy_from_object(item, i) for i, item in enumerate(items)]
         if all(not isinstance(g, dict) for g in cube_like):
             return cube_like
-        images = [
-            _single_band(item, None, f"input {i}") for i, item in enumerate(items)
-        ]
-        return [
-            _guarded(
-                lambda: GalaxyInput(
-                    "galaxy-0",
-                    _check_bands(images, "galaxy-0", ["in-memory"]),
-                    ["in-memory"],
-                )
-            )
-        ]
+        return [_guarded(lambda: _in_memory_galaxy(items, "input"))]
     if all(isinstance(item, fits.PrimaryHDU | fits.ImageHDU) for item in items):
-        images = [_single_band(item, None, f"HDU {i}") for i, item in enumerate(items)]
-        return [
-            _guarded(
-                lambda: GalaxyInput(
-                    "galaxy-0",
-                    _check_bands(images, "galaxy-0", ["in-memory"]),
-                    ["in-memory"],
-                )
-            )
-        ]
+        return [_guarded(lambda: _in_memory_galaxy(items, "HDU"))]
     msg = (
         "inputs must be FITS file names, HDULists, NDData/CCDData, HDUs or dicts "
         "{band: input}, all of one kind"
     )
     raise TypeError(msg)
+
+
+def _in_memory_galaxy(items, label):
+    """One galaxy from single-band in-memory objects, each naming its band."""
+    images = [_single_band(item, None, f"{label} {i}") for i, item in enumerate(items)]
+    return GalaxyInput(
+        "galaxy-0", _check_bands(images, "galaxy-0", ["in-memory"]), ["in-memory"]
+    )
 
 
 def _guarded(make):

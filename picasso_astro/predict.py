@@ -30,6 +30,8 @@ def resolve_device(device="auto"):
     """
     import torch
 
+    if isinstance(device, torch.device):
+        return device
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -33,6 +33,7 @@ import torch
 from ..config import ModelConfig
 from ..exceptions import PicassoInputError
 from ..hub import PicassoModel, _atomic_write_bytes
+from ..predict import resolve_device
 from ._data import TrainingPairs, dataset_property_names, split_indices
 from ._loss import quantized_regression_loss
 
@@ -145,26 +146,6 @@ class FitResult:
     model: PicassoModel
     history: list
     out_dir: Path
-
-
-def resolve_device(device="auto"):
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
-
-    ``"auto"`` is CUDA when available, else CPU.
-    """
-    if isinstance(device, torch.device):
-        return device
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        msg = f"unknown device {device!r}; use auto, cpu, cuda or cuda:N"
-        raise PicassoInputError(msg) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        msg = "device cuda was asked for but no CUDA GPU is available; use --device cpu"
-        raise PicassoInputError(msg)
-    return resolved
 
 
 def learning_rate(step, *, total_steps, lr, warmup_fraction, min_lr_fraction):
