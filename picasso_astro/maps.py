@@ -3,13 +3,17 @@
 import json
 import os
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import NDData, StdDevUncertainty
+from astropy.table import QTable
 from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_area
 
 from .exceptions import PicassoInputError
 from .properties import get_property
@@ -18,6 +22,47 @@ __all__ = ["PropertyMaps"]
 
 _MASK_EXTNAME = "MASK"
 _ERR_SUFFIX = "_ERR"
+#: Width of the default annuli of `PropertyMaps.radial_profile`, in pixels.
+_DEFAULT_ANNULUS_PIX = 2.0
+# Scale of the standard error of a median relative to that of a mean (Gaussian).
+_MEDIAN_ERROR_FACTOR = 1.2533
+
+
+def _kpc_per_arcsec(redshift, distance, cosmology):
+    """Physical scale at the galaxy from a redshift or a distance."""
+    if (redshift is None) == (distance is None):
+        msg = (
+            "a physical scale needs exactly one of redshift= (with cosmology=, "
+            "Planck18 by default) or distance= (a length, e.g. 20 * u.Mpc)"
+        )
+        raise PicassoInputError(msg)
+    if distance is not None:
+        try:
+            d_a = u.Quantity(distance).to(u.kpc)
+        except (TypeError, u.UnitsError):
+            msg = f"distance must be a length such as 20 * u.Mpc, not {distance!r}"
+            raise PicassoInputError(msg) from None
+    else:
+        if not np.isscalar(redshift) or not float(redshift) > 0:
+            msg = f"redshift must be a positive number, not {redshift!r}"
+            raise PicassoInputError(msg)
+        if cosmology is None:
+            from astropy.cosmology import default_cosmology
+
+            cosmology = default_cosmology.get()
+        d_a = cosmology.angular_diameter_distance(float(redshift)).to(u.kpc)
+    if not d_a.isscalar or not d_a.value > 0:
+        msg = f"the distance must be one positive length, not {d_a}"
+        raise PicassoInputError(msg)
+    return d_a * (1 * u.arcsec).to_value(u.rad) / u.arcsec
+
+
+def _colorbar_label(prop):
+    """Colour-bar label of a property's map in physical units."""
+    if prop.logarithmic:
+        return prop.log_label
+    unit = prop.physical_unit.to_string("latex_inline")
+    return f"log$_{{10}}$ {prop.description[0].lower()}{prop.description[1:]} [{unit}]"
 
 
 class PropertyMaps:
@@ -111,6 +156,413 @@ class PropertyMaps:
     def items(self):
         """Return ``(name, NDData)`` pairs."""
         return self._maps.items()
+
+    # -- geometry -----------------------------------------------------------
+
+    def _pixel_scale(self):
+        """Arcsec per pixel (square root of the pixel's solid angle)."""
+        wcs = self.wcs
+        if wcs is None or not wcs.has_celestial:
+            msg = (
+                "these maps have no celestial WCS, so their pixels have no size on "
+                "the sky; predict from images with a WCS"
+            )
+            raise PicassoInputError(msg)
+        area = proj_plane_pixel_area(wcs.celestial) * u.deg**2
+        return np.sqrt(area).to(u.arcsec)
+
+    def _center_pixel(self, center):
+        """``(x, y)`` pixel of ``center``: None, a SkyCoord or a pixel pair."""
+        ny, nx = self.shape
+        if center is None:
+            return (nx - 1) / 2, (ny - 1) / 2
+        if isinstance(center, SkyCoord):
+            if self.wcs is None:
+                msg = "a SkyCoord center needs maps with a WCS; give (x, y) pixels"
+                raise PicassoInputError(msg)
+            x, y = self.wcs.celestial.world_to_pixel(center)
+            return float(x), float(y)
+        try:
+            x, y = center
+            return float(x), float(y)
+        except (TypeError, ValueError):
+            msg = (
+                f"center must be a SkyCoord or an (x, y) pixel position, not {center!r}"
+            )
+            raise PicassoInputError(msg) from None
+
+    def _radius_arcsec(self, center):
+        ny, nx = self.shape
+        x0, y0 = self._center_pixel(center)
+        yy, xx = np.mgrid[0:ny, 0:nx]
+        return np.hypot(xx - x0, yy - y0) * self._pixel_scale().to_value(u.arcsec)
+
+    def _good(self, name):
+        nd = self[name]
+        good = np.isfinite(nd.data)
+        if nd.mask is not None:
+            good &= ~np.asarray(nd.mask, dtype=bool)
+        return good
+
+    # -- totals and profiles ------------------------------------------------
+
+    def total(
+        self,
+        name,
+        *,
+        redshift=None,
+        distance=None,
+        cosmology=None,
+        aperture=None,
+        center=None,
+    ):
+        """Sum a surface-density map to a total (e.g. stellar mass, SFR).
+
+        Each unmasked pixel contributes ``10**value`` times its physical area,
+        which follows from the WCS pixel size and the galaxy's distance.
+        Masked pixels (outside the footprint, stars, neighbours) and
+        non-finite values are left out, so the total of a map with masked
+        pixels on the galaxy is a lower limit.
+
+        Parameters
+        ----------
+        name : str
+            A surface-density property: ``"stellar_mass"``, ``"sfr"``,
+            ``"hi"`` or ``"gas_mass"``.
+        redshift : float, optional
+            The galaxy's redshift; the angular-diameter distance comes from
+            ``cosmology``. Give this or ``distance``.
+        distance : `~astropy.units.Quantity`, optional
+            The galaxy's angular-diameter distance (for nearby galaxies, its
+            distance), e.g. ``20 * u.Mpc``.
+        cosmology : `~astropy.cosmology.Cosmology`, optional
+            Used with ``redshift``; by default astropy's default cosmology
+            (`~astropy.cosmology.Planck18` unless changed).
+        aperture : `~astropy.units.Quantity` or 2D bool `~numpy.ndarray`, optional
+            Sum only within a circle of this radius about ``center``, given
+            as an angle (e.g. ``10 * u.arcsec``) or a physical length (e.g.
+            ``5 * u.kpc``), or only over the pixels where this array is True.
+            By default every unmasked pixel, sky included.
+        center : `~astropy.coordinates.SkyCoord` or (x, y), optional
+            Centre of a circular aperture; the centre of the map by default.
+
+        Returns
+        -------
+        total : `~astropy.units.Quantity`
+            In ``solMass`` (masses) or ``solMass / yr`` (star-formation rate).
+
+        Raises
+        ------
+        PicassoInputError
+            If the property is not a surface density, the maps have no WCS,
+            or neither (or both) of ``redshift`` and ``distance`` is given.
+
+        Notes
+        -----
+        The maps are intrinsic surface densities (per square kpc at the
+        galaxy), so no cosmological dimming correction is applied here. The
+        per-pixel uncertainties are correlated (neighbouring pixels share the
+        network's receptive field and the PSF), so no uncertainty of the total
+        is returned; the model's integrated scatter is in its model card.
+        """
+        nd = self[name]
+        prop = get_property(name)
+        if not prop.surface_density or prop.logarithmic:
+            msg = (
+                f"{name!r} is not a surface density and has no total; totals "
+                "exist for stellar_mass, sfr, hi and gas_mass"
+            )
+            raise PicassoInputError(msg)
+        scale = _kpc_per_arcsec(redshift, distance, cosmology)
+        pixel_kpc = (self._pixel_scale() * scale).to(u.kpc)
+        use = self._good(name)
+        if aperture is not None:
+            use &= self._aperture_mask(aperture, center, scale)
+        linear = np.power(10.0, nd.data[use].astype(np.float64))
+        total = linear.sum() * prop.physical_unit * pixel_kpc**2
+        return total.to(prop.physical_unit * u.kpc**2)
+
+    def _aperture_mask(self, aperture, center, scale):
+        if isinstance(aperture, u.Quantity):
+            if aperture.unit.physical_type == "length":
+                radius = (aperture / scale).to(u.arcsec)
+            elif aperture.unit.physical_type == "angle":
+                radius = aperture.to(u.arcsec)
+            else:
+                msg = (
+                    "aperture must be a radius as an angle or a length, "
+                    f"not {aperture!r}"
+                )
+                raise PicassoInputError(msg)
+            return self._radius_arcsec(center) <= radius.value
+        aperture = np.asarray(aperture)
+        if aperture.dtype != bool or aperture.shape != self.shape:
+            msg = (
+                "aperture must be a radius (angle or length) or a boolean array "
+                f"of shape {self.shape}"
+            )
+            raise PicassoInputError(msg)
+        return aperture
+
+    def radial_profile(
+        self,
+        name,
+        *,
+        center=None,
+        bins=None,
+        statistic="median",
+        redshift=None,
+        distance=None,
+        cosmology=None,
+    ):
+        """Azimuthal profile of a map in circular annuli.
+
+        Parameters
+        ----------
+        name : str
+            The property.
+        center : `~astropy.coordinates.SkyCoord` or (x, y), optional
+            Centre of the annuli; the centre of the map (where the target
+            galaxy sits) by default.
+        bins : int or `~astropy.units.Quantity`, optional
+            Number of annuli out to the largest circle inside the map, or
+            their edges as angles (e.g. ``np.arange(0, 31, 3) * u.arcsec``).
+            By default annuli two pixels wide out to that circle.
+        statistic : {"median", "mean"}
+            Statistic of the log10 values of the unmasked pixels in each
+            annulus (the mean of log10 values is the log of the geometric
+            mean).
+        redshift, distance, cosmology : optional
+            As in `total`; when given, a ``radius_kpc`` column is added.
+
+        Returns
+        -------
+        profile : `~astropy.table.QTable`
+            One row per annulus: ``radius`` (mean radius of its pixels),
+            ``r_in``, ``r_out`` (arcsec), ``value`` (the statistic, in the
+            unit of the map), ``error`` (standard error of the statistic from
+            the scatter), ``scatter`` (standard deviation of the pixels),
+            ``uncertainty`` (median per-pixel model uncertainty) and
+            ``n_pixels``; empty annuli hold NaN.
+        """
+        if statistic not in ("median", "mean"):
+            msg = f"statistic must be 'median' or 'mean', not {statistic!r}"
+            raise PicassoInputError(msg)
+        nd = self[name]
+        radius = self._radius_arcsec(center)
+        edges = self._annulus_edges(bins, center)
+        good = self._good(name)
+        data = nd.data.astype(np.float64)
+        sigma = nd.uncertainty.array.astype(np.float64)
+        rows = []
+        for r_in, r_out in pairwise(edges):
+            use = good & (radius >= r_in) & (radius < r_out)
+            n = int(use.sum())
+            if n == 0:
+                mid = 0.5 * (r_in + r_out)
+                rows.append((mid, r_in, r_out, *[np.nan] * 4, 0))
+                continue
+            values = data[use]
+            scatter = float(np.std(values))
+            if statistic == "median":
+                value = float(np.median(values))
+                error = _MEDIAN_ERROR_FACTOR * scatter / np.sqrt(n)
+            else:
+                value = float(np.mean(values))
+                error = scatter / np.sqrt(n)
+            rows.append(
+                (
+                    float(radius[use].mean()),
+                    r_in,
+                    r_out,
+                    value,
+                    error,
+                    scatter,
+                    float(np.median(sigma[use])),
+                    n,
+                )
+            )
+        columns = list(zip(*rows, strict=True))
+        table = QTable(meta={"property": name, "statistic": statistic})
+        for key, column in zip(("radius", "r_in", "r_out"), columns[:3], strict=True):
+            table[key] = np.asarray(column) * u.arcsec
+        for key, column in zip(
+            ("value", "error", "scatter", "uncertainty"), columns[3:7], strict=True
+        ):
+            table[key] = np.asarray(column) * nd.unit
+        table["n_pixels"] = np.asarray(columns[7], dtype=int)
+        if redshift is not None or distance is not None:
+            scale = _kpc_per_arcsec(redshift, distance, cosmology)
+            table["radius_kpc"] = (table["radius"] * scale).to(u.kpc)
+        return table
+
+    def _annulus_edges(self, bins, center):
+        ny, nx = self.shape
+        pixel = self._pixel_scale().to_value(u.arcsec)
+        x0, y0 = self._center_pixel(center)
+        r_max = max(min(x0, y0, nx - 1 - x0, ny - 1 - y0), 1.0) * pixel
+        if bins is None:
+            step = _DEFAULT_ANNULUS_PIX * pixel
+            return np.arange(max(int(r_max // step), 1) + 1) * step
+        if isinstance(bins, u.Quantity):
+            try:
+                edges = np.atleast_1d(bins.to_value(u.arcsec)).astype(float)
+            except u.UnitsError:
+                msg = f"bins must be angles such as arcsec, not {bins.unit}"
+                raise PicassoInputError(msg) from None
+            if edges.size < 2 or np.any(np.diff(edges) <= 0) or edges[0] < 0:
+                msg = "bins must be at least two increasing, non-negative radii"
+                raise PicassoInputError(msg)
+            return edges
+        if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+            if bins < 1:
+                msg = f"bins must be a positive number of annuli, not {bins}"
+                raise PicassoInputError(msg)
+            return np.linspace(0.0, r_max, int(bins) + 1)
+        msg = f"bins must be a number of annuli or radii in arcsec, not {bins!r}"
+        raise PicassoInputError(msg)
+
+    # -- plots --------------------------------------------------------------
+
+    def plot(self, names=None, *, uncertainty=False, cmap="viridis", ncols=None):
+        """Quicklook of the maps: one panel per property on WCS axes.
+
+        Colour bars are labelled in physical units (log10); masked pixels are
+        left blank. Needs matplotlib (the ``[plot]`` extra).
+
+        Parameters
+        ----------
+        names : sequence of str, optional
+            Properties to show, all by default.
+        uncertainty : bool
+            Add a second row with each map's 1-sigma uncertainty (dex).
+        cmap : str
+            Matplotlib colour map of the maps.
+        ncols : int, optional
+            Panels per row (maps only); by default all in one row, or three
+            per row for more than three maps without ``uncertainty``.
+
+        Returns
+        -------
+        figure : `~matplotlib.figure.Figure`
+        """
+        import matplotlib.pyplot as plt
+
+        names = self._plot_names(names)
+        n = len(names)
+        if ncols is None:
+            ncols = n if (uncertainty or n <= 3) else 3
+        nrows_maps = -(-n // ncols)
+        nrows = 2 * nrows_maps if uncertainty else nrows_maps
+        figure = plt.figure(figsize=(4.2 * ncols, 3.6 * nrows), layout="constrained")
+        wcs = self.wcs.celestial if self.wcs is not None else None
+        for k, name in enumerate(names):
+            nd = self[name]
+            prop = get_property(name)
+            good = self._good(name)
+            panels = [(nd.data, _colorbar_label(prop), cmap, 0)]
+            if uncertainty:
+                panels.append(
+                    (nd.uncertainty.array, f"1-sigma of {name} [dex]", "magma", 1)
+                )
+            for data, label, colours, extra_row in panels:
+                row = (k // ncols) + extra_row * nrows_maps
+                index = row * ncols + (k % ncols) + 1
+                ax = figure.add_subplot(nrows, ncols, index, projection=wcs)
+                shown = np.ma.masked_array(data, mask=~good)
+                cm = plt.get_cmap(colours).with_extremes(bad=(0, 0, 0, 0))
+                limits = (
+                    np.percentile(shown.compressed(), [1, 99])
+                    if shown.count()
+                    else (None, None)
+                )
+                image = ax.imshow(
+                    shown, origin="lower", cmap=cm, vmin=limits[0], vmax=limits[1]
+                )
+                figure.colorbar(image, ax=ax, label=label, shrink=0.9)
+                ax.set_title(prop.description if extra_row == 0 else "uncertainty")
+                if wcs is not None:
+                    ax.coords[0].set_axislabel("RA")
+                    ax.coords[1].set_axislabel("Dec")
+                    ax.coords[0].set_ticklabel(exclude_overlapping=True)
+        galaxy = self.meta.get("galaxy")
+        if galaxy:
+            figure.suptitle(f"{galaxy} ({self.meta.get('model', 'unknown model')})")
+        return figure
+
+    def plot_radial_profiles(
+        self, names=None, *, center=None, bins=None, statistic="median"
+    ):
+        """Plot azimuthal profiles (`radial_profile`), one panel per property.
+
+        Each panel shows the profile with the standard error of the
+        statistic as error bars, the azimuthal scatter of the pixels as a
+        band, and the median per-pixel model uncertainty as a dashed band.
+        Needs matplotlib (the ``[plot]`` extra).
+
+        Parameters
+        ----------
+        names : sequence of str, optional
+            Properties to show, all by default.
+        center, bins, statistic
+            As in `radial_profile`.
+
+        Returns
+        -------
+        figure : `~matplotlib.figure.Figure`
+        """
+        import matplotlib.pyplot as plt
+
+        names = self._plot_names(names)
+        ncols = min(len(names), 3)
+        nrows = -(-len(names) // ncols)
+        figure, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(4.2 * ncols, 3.3 * nrows),
+            squeeze=False,
+            layout="constrained",
+        )
+        for ax, name in zip(axes.flat, names, strict=False):
+            profile = self.radial_profile(
+                name, center=center, bins=bins, statistic=statistic
+            )
+            r = profile["radius"].to_value(u.arcsec)
+            value = np.asarray(profile["value"].value)
+            scatter = np.asarray(profile["scatter"].value)
+            model = np.asarray(profile["uncertainty"].value)
+            ax.fill_between(
+                r, value - scatter, value + scatter, alpha=0.25, label="pixel scatter"
+            )
+            ax.plot(r, value - model, "k--", lw=0.8, label="model 1-sigma")
+            ax.plot(r, value + model, "k--", lw=0.8)
+            ax.errorbar(
+                r,
+                value,
+                yerr=np.asarray(profile["error"].value),
+                fmt="o-",
+                ms=3,
+                label=statistic,
+            )
+            ax.set_xlabel("radius [arcsec]")
+            ax.set_ylabel(_colorbar_label(get_property(name)))
+            ax.set_title(get_property(name).description, fontsize="medium")
+        axes.flat[0].legend(fontsize="small")
+        for ax in axes.flat[len(names) :]:
+            ax.set_visible(False)
+        return figure
+
+    def _plot_names(self, names):
+        if names is None:
+            return list(self.names)
+        if isinstance(names, str):
+            names = [names]
+        for name in names:
+            self[name]  # a clear KeyError for an unknown name
+        if not names:
+            msg = "names must list at least one property"
+            raise PicassoInputError(msg)
+        return list(names)
 
     def __repr__(self):
         galaxy = self.meta.get("galaxy", "?")
