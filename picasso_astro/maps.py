@@ -57,12 +57,33 @@ def _kpc_per_arcsec(redshift, distance, cosmology):
     return d_a * (1 * u.arcsec).to_value(u.rad) / u.arcsec
 
 
+# Short panel titles and symbols of the plots (mathtext).
+_PLOT_LABELS = {
+    "sfr": ("Star formation", r"$\Sigma_{\rm SFR}$"),
+    "hi": ("Neutral hydrogen", r"$\Sigma_{\rm HI}$"),
+    "gas_metallicity": ("Gas metallicity", None),
+    "stellar_metallicity": ("Stellar metallicity", None),
+    "stellar_mass": ("Stellar mass", r"$\Sigma_\star$"),
+    "gas_mass": ("Cold gas", r"$\Sigma_{\rm gas}$"),
+    "stellar_age": ("Stellar age", "age"),
+}
+
+
+def _plot_title(prop):
+    return _PLOT_LABELS.get(prop.name, (prop.description, None))[0]
+
+
 def _colorbar_label(prop):
     """Colour-bar label of a property's map in physical units."""
+    if prop.name == "gas_metallicity":
+        return "12 + log$_{10}$(O/H)"
+    if prop.name == "stellar_metallicity":
+        return r"log$_{10}$($Z_\star / Z_\odot$)"
     if prop.logarithmic:
         return prop.log_label
+    symbol = _PLOT_LABELS.get(prop.name, (None, prop.name))[1] or prop.name
     unit = prop.physical_unit.to_string("latex_inline")
-    return f"log$_{{10}}$ {prop.description[0].lower()}{prop.description[1:]} [{unit}]"
+    return f"log$_{{10}}$ {symbol} [{unit}]"
 
 
 class PropertyMaps:
@@ -463,7 +484,7 @@ class PropertyMaps:
             panels = [(nd.data, _colorbar_label(prop), cmap, 0)]
             if uncertainty:
                 panels.append(
-                    (nd.uncertainty.array, f"1-sigma of {name} [dex]", "magma", 1)
+                    (nd.uncertainty.array, "1-sigma uncertainty [dex]", "magma", 1)
                 )
             for data, label, colours, extra_row in panels:
                 row = (k // ncols) + extra_row * nrows_maps
@@ -480,7 +501,8 @@ class PropertyMaps:
                     shown, origin="lower", cmap=cm, vmin=limits[0], vmax=limits[1]
                 )
                 figure.colorbar(image, ax=ax, label=label, shrink=0.9)
-                ax.set_title(prop.description if extra_row == 0 else "uncertainty")
+                title = _plot_title(prop)
+                ax.set_title(title if extra_row == 0 else f"{title}: uncertainty")
                 if wcs is not None:
                     ax.coords[0].set_axislabel("RA")
                     ax.coords[1].set_axislabel("Dec")
@@ -546,7 +568,7 @@ class PropertyMaps:
             )
             ax.set_xlabel("radius [arcsec]")
             ax.set_ylabel(_colorbar_label(get_property(name)))
-            ax.set_title(get_property(name).description, fontsize="medium")
+            ax.set_title(_plot_title(get_property(name)), fontsize="medium")
         axes.flat[0].legend(fontsize="small")
         for ax in axes.flat[len(names) :]:
             ax.set_visible(False)
