@@ -55,7 +55,9 @@ print("masked pixels:", sigma_star.mask.sum())
 # %%
 # What preprocessing did, band by band, is kept with the maps:
 steps = maps.meta["preprocessing"]
-print("PSF FWHM (arcsec):", {b: round(v, 2) for b, v in steps["psf_fwhm_arcsec"].items()})
+print(
+    "PSF FWHM (arcsec):", {b: round(v, 2) for b, v in steps["psf_fwhm_arcsec"].items()}
+)
 print("PSFs matched to the", steps["psf_matching"]["target_band"], "band")
 print("stars and neighbours masked:", steps["source_mask"]["n_masked_sources"])
 
