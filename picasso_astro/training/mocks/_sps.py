@@ -1,0 +1,145 @@
+"""Stellar-population light: the BC03 table through the SDSS filters, and dust."""
+
+from functools import lru_cache
+from importlib.resources import files
+
+import numpy as np
+
+__all__ = ["SPSTable", "dust_transmission", "load_sps_table"]
+
+#: Rest-frame effective wavelengths of the SDSS filters in Angstrom (speclite
+#: ``sdss2010-*``, Doi et al. 2010).
+EFFECTIVE_WAVELENGTH = np.array([3614.0, 4749.0, 6206.0, 7526.0, 8947.0])
+
+#: A_V per unit gas column at solar metallicity: N_H / A_V = 1.87e21 cm^-2 mag^-1
+#: (Bohlin, Savage & Drake 1978, N_H/E(B-V) = 5.8e21, R_V = 3.1), and
+#: 1 M_sun/pc^2 of hydrogen (X = 0.74) is 9.24e19 H cm^-2.
+AV_PER_GAS = 9.24e19 / 1.87e21 / 1e6  # mag per (M_sun kpc^-2) of HI+H2
+
+
+class SPSTable:
+    """Magnitudes per unit stellar mass against age, metallicity and redshift.
+
+    Built by ``scripts/make_sps_table.py`` from BC03 (Bruzual & Charlot 2003)
+    through the SDSS filters. See that script for the meaning of each array.
+    """
+
+    def __init__(self, arrays):
+        self.redshift = arrays["redshift"].astype(float)
+        self.log_metallicity = arrays["log_metallicity"].astype(float)
+        self.log_age = arrays["log_age"].astype(float)
+        self.abs_mag = arrays["abs_mag"].astype(float)
+        self.young_abs_mag = arrays["young_abs_mag"].astype(float)
+        self.young_live_fraction = arrays["young_live_fraction"].astype(float)
+        self.young_duration_yr = float(arrays["young_duration_yr"])
+
+    def at_redshift(self, redshift):
+        """Return maggies at 10 pc per M_sun, old (nZ, na, 5) and young (nZ, 5)."""
+        index = np.clip(
+            np.searchsorted(self.redshift, redshift) - 1, 0, len(self.redshift) - 2
+        )
+        weight = (redshift - self.redshift[index]) / (
+            self.redshift[index + 1] - self.redshift[index]
+        )
+        old = (1 - weight) * self.abs_mag[index] + weight * self.abs_mag[index + 1]
+        young = (1 - weight) * self.young_abs_mag[index] + weight * self.young_abs_mag[
+            index + 1
+        ]
+        return 10 ** (-0.4 * old), 10 ** (-0.4 * young)
+
+    def old_light(self, old_table, log_age, log_z):
+        """Maggies at 10 pc per living M_sun, bilinear in (log Z, log age).
+
+        Parameters
+        ----------
+        old_table : `~numpy.ndarray`
+            ``(nZ, na, 5)`` from `at_redshift`.
+        log_age, log_z : `~numpy.ndarray`
+            Same shape ``S``.
+
+        Returns
+        -------
+        light : `~numpy.ndarray`
+            Shape ``(5,) + S``.
+        """
+        iz, wz = _index_weight(self.log_metallicity, log_z)
+        ia, wa = _index_weight(self.log_age, log_age)
+        wz = wz[..., None]
+        wa = wa[..., None]
+        light = (
+            (1 - wz) * (1 - wa) * old_table[iz, ia]
+            + (1 - wz) * wa * old_table[iz, ia + 1]
+            + wz * (1 - wa) * old_table[iz + 1, ia]
+            + wz * wa * old_table[iz + 1, ia + 1]
+        )
+        return np.moveaxis(light, -1, 0)
+
+    def young_light(self, young_table, log_z):
+        """Maggies at 10 pc per M_sun formed in the young component, shape (5,)+S."""
+        iz, wz = _index_weight(self.log_metallicity, log_z)
+        wz = wz[..., None]
+        light = (1 - wz) * young_table[iz] + wz * young_table[iz + 1]
+        return np.moveaxis(light, -1, 0)
+
+    def young_live(self, log_z):
+        """Living fraction of the young component's formed mass."""
+        return np.interp(log_z, self.log_metallicity, self.young_live_fraction)
+
+
+def _index_weight(grid, values):
+    values = np.clip(values, grid[0], grid[-1])
+    index = np.clip(np.searchsorted(grid, values) - 1, 0, len(grid) - 2)
+    weight = (values - grid[index]) / (grid[index + 1] - grid[index])
+    return index, weight
+
+
+@lru_cache(maxsize=1)
+def load_sps_table():
+    """Load the bundled SPS table (cached).
+
+    Returns
+    -------
+    table : `SPSTable`
+    """
+    path = files("picasso_astro.training") / "data" / "sps_sdss_bc03.npz"
+    with path.open("rb") as handle, np.load(handle, allow_pickle=False) as arrays:
+        return SPSTable({key: arrays[key] for key in arrays.files})
+
+
+def dust_transmission(sigma_gas, oh, redshift, *, birth_cloud_tau_v=0.0):
+    """Fraction of light escaping a dusty slab, per SDSS band.
+
+    The V-band optical depth scales with the gas column and the metallicity
+    (dust-to-gas ratio proportional to Z), ``tau_V = A_V / 1.086`` with
+    `AV_PER_GAS`; the wavelength dependence is ``tau ~ lambda^-0.7`` (Charlot &
+    Fall 2000, ApJ 539, 718), evaluated at each band's rest-frame wavelength.
+    Stars and dust are mixed uniformly (slab: ``(1 - exp(-tau)) / tau``); young
+    stars first cross their birth clouds, a foreground screen of
+    ``birth_cloud_tau_v``.
+
+    Parameters
+    ----------
+    sigma_gas : `~numpy.ndarray`
+        Projected HI + H2 surface density in M_sun kpc^-2.
+    oh : `~numpy.ndarray`
+        12 + log(O/H) of the gas.
+    redshift : float
+    birth_cloud_tau_v : float or `~numpy.ndarray`
+        Extra V-band screen optical depth.
+
+    Returns
+    -------
+    transmission : `~numpy.ndarray`
+        Shape ``(5,) + sigma_gas.shape``.
+    """
+    from ._relations import SOLAR_OH
+
+    tau_v = AV_PER_GAS * sigma_gas * 10 ** (oh - SOLAR_OH) / 1.086
+    scale = (EFFECTIVE_WAVELENGTH / (1 + redshift) / 5500.0) ** -0.7
+    tau = scale.reshape((5,) + (1,) * np.ndim(sigma_gas)) * tau_v
+    slab = np.where(tau > 1e-4, -np.expm1(-tau) / np.maximum(tau, 1e-4), 1.0 - tau / 2)
+    if np.any(birth_cloud_tau_v):
+        slab = slab * np.exp(
+            -scale.reshape(tau.shape[:1] + (1,) * (tau.ndim - 1)) * birth_cloud_tau_v
+        )
+    return slab
