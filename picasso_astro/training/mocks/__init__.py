@@ -25,6 +25,7 @@ not convolved with the PSF.
 """
 
 from ._camera import MEASURED_FIELDS, measure_sky_noise
+from ._build import mock_record, write_mock_dataset
 from ._core import GENERATOR_VERSION, REDSHIFT_RANGE, Mock, galaxy_seed, make_mock
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "iter_mocks",
     "make_mock",
     "measure_sky_noise",
+    "mock_record",
+    "write_mock_dataset",
 ]
 
 
