@@ -29,6 +29,12 @@ Table contents (float32 unless stated):
     at redshift z with a luminosity distance of 10 pc (k-correction and the
     (1 + z) bandwidth factor included: add the distance modulus to get an
     apparent magnitude).
+``abs_mag_extended`` (nz, nZ, na, 5)
+    The same for an extended star-formation history (the discs of
+    star-forming galaxies): SFR ~ exp(-t / tau) since a formation 12.5 Gyr
+    ago until ``young_duration_yr`` ago (younger stars are the young
+    component), tau of either sign (declining or rising), chosen so that the
+    formed-mass-weighted mean age is ``log_age``.
 ``young_abs_mag`` (nz, nZ, 5)
     The same for one solar mass *formed* at a constant rate over the last
     ``young_duration_yr`` (the star-forming component).
@@ -49,6 +55,7 @@ REDSHIFTS = np.round(np.arange(0.0, 0.2001, 0.01), 3)
 LOG_AGES = np.round(np.arange(7.5, 10.1501, 0.05), 3)
 AGE_SPREAD_DEX = 0.15
 YOUNG_DURATION_YR = 1.0e8
+EXTENDED_START_YR = 12.5e9
 OUTPUT = (
     Path(__file__).resolve().parents[1]
     / "picasso_astro"
@@ -102,6 +109,26 @@ def _age_weights(ages, log_mean_age, spread_dex):
     return weights / weights.sum()
 
 
+def _extended_weights(ages, log_mean_age, start=EXTENDED_START_YR):
+    """Weights of an exponential SFH since ``start`` with the given mean age."""
+    edges = np.concatenate([[0.0], 0.5 * (ages[1:] + ages[:-1]), [ages[-1]]])
+    # Stars younger than the young component's duration are that component.
+    low = np.maximum(edges[:-1], YOUNG_DURATION_YR)
+    width = np.clip(np.minimum(edges[1:], start) - low, 0, None)
+    target = 10**log_mean_age / 1e9
+    gyr = ages / 1e9
+
+    def weights_for(rate):
+        log_w = rate * gyr
+        w = np.exp(log_w - log_w[width > 0].max()) * width
+        return w / w.sum()
+
+    rates = np.linspace(-40, 40, 4001)
+    means = np.array([np.sum(weights_for(r) * gyr) for r in rates])
+    rate = np.interp(target, means, rates)
+    return weights_for(rate)
+
+
 def _young_weights(ages, duration):
     edges = np.concatenate([[0.0], 0.5 * (ages[1:] + ages[:-1]), [ages[-1]]])
     overlap = np.clip(np.minimum(edges[1:], duration) - edges[:-1], 0, None)
@@ -117,16 +144,21 @@ def main():
     old_weights = np.stack(
         [_age_weights(ages, a, AGE_SPREAD_DEX) for a in LOG_AGES]
     )  # (na, nssp)
+    extended_weights = np.stack([_extended_weights(ages, a) for a in LOG_AGES])
     young_weights = _young_weights(ages, YOUNG_DURATION_YR)
+    extended_live = extended_weights @ live.T
     old_live = old_weights @ live.T  # (na, nZ)
     young_live = young_weights @ live.T  # (nZ,)
     abs_mag = np.empty((len(REDSHIFTS), len(z_sun), len(LOG_AGES), 5))
+    extended_mag = np.empty_like(abs_mag)
     young_mag = np.empty((len(REDSHIFTS), len(z_sun), 5))
     for iz, redshift in enumerate(REDSHIFTS):
         ssp = _band_fluxes(wavelength, spectra, redshift, filters)  # (nZ, nssp, 5)
         old = np.einsum("as,zsb->zab", old_weights, ssp)
         old_per_living = old / old_live.T[:, :, None]
         abs_mag[iz] = -2.5 * np.log10(old_per_living)
+        extended = np.einsum("as,zsb->zab", extended_weights, ssp)
+        extended_mag[iz] = -2.5 * np.log10(extended / extended_live.T[:, :, None])
         young_mag[iz] = -2.5 * np.log10(np.einsum("s,zsb->zb", young_weights, ssp))
         print(f"z = {redshift:.2f} done", flush=True)
     np.savez_compressed(
@@ -135,6 +167,7 @@ def main():
         log_metallicity=np.log10(z_sun).astype(np.float32),
         log_age=LOG_AGES.astype(np.float32),
         abs_mag=abs_mag.astype(np.float32),
+        abs_mag_extended=extended_mag.astype(np.float32),
         young_abs_mag=young_mag.astype(np.float32),
         young_live_fraction=young_live.astype(np.float32),
         age_spread_dex=np.float32(AGE_SPREAD_DEX),

@@ -26,7 +26,14 @@ not convolved with the PSF.
 
 from ._camera import MEASURED_FIELDS, measure_sky_noise
 from ._build import mock_record, write_mock_dataset
-from ._core import GENERATOR_VERSION, REDSHIFT_RANGE, Mock, galaxy_seed, make_mock
+from ._core import (
+    GENERATOR_VERSION,
+    REDSHIFT_RANGE,
+    Mock,
+    galaxy_seed,
+    make_mock,
+    mock_sky_noise,
+)
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -38,6 +45,7 @@ __all__ = [
     "make_mock",
     "measure_sky_noise",
     "mock_record",
+    "mock_sky_noise",
     "write_mock_dataset",
 ]
 

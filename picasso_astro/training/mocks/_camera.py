@@ -19,17 +19,17 @@ __all__ = [
 #: pixel) and ``calib`` the median nanomaggies per data number (HDU1).
 MEASURED_FIELDS = {
     "004510-4-0030": {
-        "noise": (0.0411, 0.0153, 0.0215, 0.0330, 0.1912),
+        "noise": (0.0452, 0.0149, 0.0234, 0.0352, 0.1839),
         "sky": (0.153, 0.211, 0.478, 0.728, 2.020),
         "calib": (0.00977, 0.00365, 0.00513, 0.00630, 0.03652),
     },
     "005405-6-0099": {
-        "noise": (0.0646, 0.0213, 0.0397, 0.0737, 0.2129),
+        "noise": (0.0575, 0.0208, 0.0368, 0.0709, 0.2148),
         "sky": (0.217, 0.295, 0.635, 1.033, 2.587),
         "calib": (0.01546, 0.00406, 0.00542, 0.00704, 0.03380),
     },
     "002583-2-0136": {
-        "noise": (0.0609, 0.0263, 0.0394, 0.0637, 0.2385),
+        "noise": (0.0600, 0.0227, 0.0352, 0.0592, 0.2281),
         "sky": (0.272, 0.339, 0.801, 1.640, 5.340),
         "calib": (0.01163, 0.00419, 0.00537, 0.00759, 0.03793),
     },
@@ -48,26 +48,37 @@ SATURATION_DN = 55000.0
 _LAMBDA = np.array([3551.0, 4686.0, 6166.0, 7480.0, 8932.0])
 
 
-def measure_sky_noise(data):
+def measure_sky_noise(data, *, mask=None):
     """Robust one-sigma pixel noise of an image, insensitive to sources.
 
-    Uses the median absolute deviation of differences of horizontally
-    adjacent pixels, divided by sqrt(2): sources, gradients and the sky level
-    cancel, so the same estimator serves real frames and mocks.
+    The standard deviation of differences of horizontally adjacent pixels,
+    3-sigma clipped (corrected for the clipping) and divided by sqrt(2):
+    sources, gradients and the sky level cancel, so the same estimator serves
+    real frames and mocks. A standard deviation rather than a median absolute
+    deviation, because SDSS frames are quantized in data numbers, a few per
+    sigma, which makes medians jump between levels.
 
     Parameters
     ----------
     data : 2D `~numpy.ndarray`
+    mask : 2D bool `~numpy.ndarray`, optional
+        True on pixels to leave out (bad pixels, or source-dominated ones).
 
     Returns
     -------
     sigma : float
     """
+    from astropy.stats import sigma_clipped_stats
+
     data = np.asarray(data, dtype=float)
-    diff = (data[:, 1:] - data[:, :-1]).ravel()
-    diff = diff[np.isfinite(diff) & (diff != 0)]
-    mad = np.median(np.abs(diff - np.median(diff)))
-    return float(1.4826 * mad / np.sqrt(2))
+    diff = data[:, 1:] - data[:, :-1]
+    good = np.isfinite(diff)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        good &= ~(mask[:, 1:] | mask[:, :-1])
+    diff = diff[good]
+    _, _, std = sigma_clipped_stats(diff, sigma=3, maxiters=10, stdfunc="std")
+    return float(std / np.sqrt(2) / 0.9866)
 
 
 def draw_seeing(rng):

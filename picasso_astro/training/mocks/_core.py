@@ -119,7 +119,7 @@ class _Accumulator:
         self.light_old[(slice(None), *region)] += fields["light_old"]
 
 
-def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, old_table, rng, extras, tag):
+def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, tag):
     ny, nx = acc.sums["sfr"].shape
     cx, cy = centre
     x = (np.arange(nx) - cx) * kpc_per_pixel
@@ -128,7 +128,7 @@ def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, old_table, rng, extras, t
         float(np.hypot(max(abs(x[0]), abs(x[-1])), max(abs(y[0]), abs(y[-1])))) * 12 + 1
     )
     xx, yy = np.meshgrid(x, y)
-    fields = gal.galaxy_fields(p, xx, yy, sps, old_table, r_max=r_max)
+    fields = gal.galaxy_fields(p, xx, yy, sps, tables, r_max=r_max)
 
     # Replace the pixels of the steep centre by their sub-pixel average.
     re_px = 10 ** min(p["log_re_bulge"], p["log_re_disc"] - 0.2) / kpc_per_pixel
@@ -141,7 +141,7 @@ def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, old_table, rng, extras, t
         sx = ((np.arange(x0, x1)[:, None] + offsets).ravel() - cx) * kpc_per_pixel
         sy = ((np.arange(y0, y1)[:, None] + offsets).ravel() - cy) * kpc_per_pixel
         sxx, syy = np.meshgrid(sx, sy)
-        fine = gal.galaxy_fields(p, sxx, syy, sps, old_table, r_max=r_max)
+        fine = gal.galaxy_fields(p, sxx, syy, sps, tables, r_max=r_max)
         shape = (y1 - y0, OVERSAMPLE, x1 - x0, OVERSAMPLE)
         for key, value in fine.items():
             lead = value.shape[:-2]
@@ -319,7 +319,7 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
     z_grid, dm_grid, scale_grid = _cosmology_table()
     distance_modulus = float(np.interp(redshift, z_grid, dm_grid))
     kpc_per_pixel = float(np.interp(redshift, z_grid, scale_grid)) * PIXEL_SCALE
-    old_table, young_table = sps.at_redshift(redshift)
+    tables = sps.at_redshift(redshift)
 
     params = {"generator_version": float(GENERATOR_VERSION), "redshift": redshift}
     params.update(p)
@@ -332,7 +332,7 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
     params["x_centre"], params["y_centre"] = centre
 
     acc = _Accumulator(shape)
-    _render_galaxy(acc, p, centre, kpc_per_pixel, sps, old_table, rng, extras, "")
+    _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, "")
 
     # A physically associated companion at the same redshift, drawn from the
     # same relations with a mass ratio of 1:30 to 1:2; it is part of the truth.
@@ -355,7 +355,7 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
             companion_centre,
             kpc_per_pixel,
             sps,
-            old_table,
+            tables,
             rng,
             extras,
             "companion_",
@@ -366,7 +366,7 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         oh = np.where(gas > 0, 12 + np.log10(acc.sums["gas_oh"] / gas), p["oh_re"])
     young_living, young_light, young_log_z = gal.young_light_pixels(
-        sps, young_table, acc.sums["sfr"], oh
+        sps, tables, acc.sums["sfr"], oh
     )
     transmission = dust_transmission(gas, oh, redshift)
     birth = dust_transmission(
@@ -412,6 +412,9 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
         noise = np.sqrt(variance)
         offset = rng.normal(0, 0.05) * sky_sigma
         data = model[k] + offset + noise * rng.standard_normal(shape)
+        # Frames hold whole data numbers before sky subtraction and calibration.
+        sky = conditions["sky"][k]
+        data = np.round((data + sky) / calib) * calib - sky
         mask = np.zeros(shape, dtype=bool)
         saturation = (cam.SATURATION_DN - conditions["sky"][k] / calib) * calib
         counts["saturated"] += cam.saturate(data, mask, saturation, rng)
@@ -447,3 +450,29 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
     extras["neighbours"] = neighbours
     params = {key: float(value) for key, value in params.items()}
     return Mock(images, truth, truth_valid, contaminant, params, extras)
+
+
+def mock_sky_noise(mock):
+    """Sky noise per band of a mock, measured like on real frames.
+
+    `~picasso_astro.training.mocks.measure_sky_noise` on the pixels where the
+    sky dominates the noise (noise map within 5 % of its minimum) and that are
+    not masked.
+
+    Parameters
+    ----------
+    mock : `Mock`
+
+    Returns
+    -------
+    sigma : `~numpy.ndarray`
+        Shape (5,), nanomaggies, in `~picasso_astro.images.BANDS` order.
+    """
+    out = []
+    for band in BANDS:
+        image = mock.images[band]
+        sky_dominated = image.noise <= 1.05 * image.noise.min()
+        out.append(
+            cam.measure_sky_noise(image.data, mask=image.bad_pixels() | ~sky_dominated)
+        )
+    return np.array(out)

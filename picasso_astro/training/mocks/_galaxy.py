@@ -114,10 +114,21 @@ def draw_galaxy(rng, log_mstar=None):
     )
     log_d, scatter_d = rel.hi_mass_size(p["log_mhi"])
     p["log_d_hi"] = float(log_d + rng.normal(0, scatter_d))
+    # HI discs extend beyond the stars: D_HI ~ 1.7 D_25 (Broeils & Rhee 1997,
+    # A&A 324, 877), i.e. R_HI of 2-3 disc R_e. Star-forming discs drawn large
+    # for their mass get the HI mass that Wang et al. (2016) require for
+    # R_HI >= 1.5 R_e (large discs are gas rich, Huang et al. 2012, ApJ 756, 113).
+    min_log_d = np.log10(2 * 1.5 * 10 ** p["log_re_disc"])
+    if not quenched and p["log_d_hi"] < min_log_d:
+        p["log_mhi"] += (min_log_d - p["log_d_hi"]) / 0.506
+        p["log_d_hi"] = float(min_log_d)
     # HI saturates near 9 M_sun/pc^2 (Bigiel et al. 2008, AJ 136, 2846); the
     # HI deficit in the centre, where gas is molecular, is deeper in passive and
     # bulgy galaxies.
-    p["hi_saturation"] = rng.uniform(5.0, 10.0)
+    # The flat core must be able to hold the HI inside D_HI/2: at least 1.3 times
+    # the mean surface density that the mass-size relation implies.
+    mean_inside = 10 ** p["log_mhi"] / (np.pi * (10 ** p["log_d_hi"] / 2) ** 2) / 1e6
+    p["hi_saturation"] = max(rng.uniform(5.0, 10.0), 1.3 * mean_inside)
     p["hi_hole_depth"] = float(
         np.clip(rng.uniform(0.1, 0.6) + 0.4 * p["bulge_fraction"], 0, 0.95)
     )
@@ -184,7 +195,7 @@ def _arm_phase(p, geometry, scale):
     )
 
 
-def galaxy_fields(p, x, y, sps, old_table, *, r_max):
+def galaxy_fields(p, x, y, sps, tables, *, r_max):
     """Surface densities and population sums of one galaxy at sky positions.
 
     Parameters
@@ -194,8 +205,9 @@ def galaxy_fields(p, x, y, sps, old_table, *, r_max):
     x, y : `~numpy.ndarray`
         Sky-plane offsets from the galaxy centre in kpc.
     sps : `~picasso_astro.training.mocks._sps.SPSTable`
-    old_table : `~numpy.ndarray`
-        ``sps.at_redshift(z)[0]``.
+    tables : dict
+        ``sps.at_redshift(z)``; discs of star-forming galaxies use the extended
+        star-formation history, bulges and passive discs the smoothed burst.
     r_max : float
         Largest radius (kpc) the mass-to-light curves must cover.
 
@@ -267,8 +279,9 @@ def galaxy_fields(p, x, y, sps, old_table, *, r_max):
         p["log_age_bulge"] - 0.03 * (grid / re_bulge - 1), 9.0, LOG_AGE_UNIVERSE
     )
     bulge_z = np.clip(p["logz_bulge"] - 0.1 * (grid / re_bulge - 1), -2.3, 0.69)
-    disc_light = sps.old_light(old_table, disc_age, disc_z)
-    bulge_light = sps.old_light(old_table, bulge_age, bulge_z)
+    disc_family = "burst" if p["quenched"] else "extended"
+    disc_light = sps.old_light(tables[disc_family], disc_age, disc_z)
+    bulge_light = sps.old_light(tables["burst"], bulge_age, bulge_z)
 
     def along(radius, curve):
         return np.interp(radius, grid, curve)
@@ -370,10 +383,10 @@ def clump_sky_positions(p, clumps):
     return out
 
 
-def young_light_pixels(sps, young_table, sfr, oh):
+def young_light_pixels(sps, tables, sfr, oh):
     """Formed mass, living mass and light (5, ...) of the star-forming component."""
     log_z = np.clip(oh - rel.SOLAR_OH, -2.3, 0.69)
     formed = sfr * sps.young_duration_yr
     living = formed * sps.young_live(log_z)
-    light = formed * sps.young_light(young_table, log_z)
+    light = formed * sps.young_light(tables["young"], log_z)
     return living, light, log_z

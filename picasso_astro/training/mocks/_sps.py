@@ -29,23 +29,37 @@ class SPSTable:
         self.log_metallicity = arrays["log_metallicity"].astype(float)
         self.log_age = arrays["log_age"].astype(float)
         self.abs_mag = arrays["abs_mag"].astype(float)
+        self.abs_mag_extended = arrays["abs_mag_extended"].astype(float)
         self.young_abs_mag = arrays["young_abs_mag"].astype(float)
         self.young_live_fraction = arrays["young_live_fraction"].astype(float)
         self.young_duration_yr = float(arrays["young_duration_yr"])
 
     def at_redshift(self, redshift):
-        """Return maggies at 10 pc per M_sun, old (nZ, na, 5) and young (nZ, 5)."""
-        index = np.clip(
-            np.searchsorted(self.redshift, redshift) - 1, 0, len(self.redshift) - 2
+        """Tables at one redshift, in maggies at 10 pc per M_sun.
+
+        Returns
+        -------
+        tables : dict
+            ``"burst"`` and ``"extended"`` (nZ, na, 5) per living M_sun, and
+            ``"young"`` (nZ, 5) per formed M_sun.
+        """
+        index = int(
+            np.clip(
+                np.searchsorted(self.redshift, redshift) - 1, 0, len(self.redshift) - 2
+            )
         )
         weight = (redshift - self.redshift[index]) / (
             self.redshift[index + 1] - self.redshift[index]
         )
-        old = (1 - weight) * self.abs_mag[index] + weight * self.abs_mag[index + 1]
-        young = (1 - weight) * self.young_abs_mag[index] + weight * self.young_abs_mag[
-            index + 1
-        ]
-        return 10 ** (-0.4 * old), 10 ** (-0.4 * young)
+        out = {}
+        for key, table in (
+            ("burst", self.abs_mag),
+            ("extended", self.abs_mag_extended),
+            ("young", self.young_abs_mag),
+        ):
+            mags = (1 - weight) * table[index] + weight * table[index + 1]
+            out[key] = 10 ** (-0.4 * mags)
+        return out
 
     def old_light(self, old_table, log_age, log_z):
         """Maggies at 10 pc per living M_sun, bilinear in (log Z, log age).
