@@ -12,7 +12,7 @@ from ...properties import PROPERTIES
 from . import _camera as cam
 from . import _galaxy as gal
 from . import _relations as rel
-from ._sps import dust_transmission, load_sps_table
+from ._sps import birth_cloud_screen, dust_transmission, load_sps_table
 
 GENERATOR_VERSION = "1"
 REDSHIFT_RANGE = (0.01, 0.15)
@@ -111,12 +111,17 @@ class _Accumulator:
     def __init__(self, shape):
         self.sums = {key: np.zeros(shape) for key in self.keys}
         self.light_old = np.zeros((5, *shape))
+        self.empty = True
 
-    def add(self, fields, region=None):
-        region = region if region is not None else (slice(None), slice(None))
+    def add(self, fields):
+        if self.empty:
+            self.sums = {key: fields[key] for key in self.keys}
+            self.light_old = fields["light_old"]
+            self.empty = False
+            return
         for key in self.keys:
-            self.sums[key][region] += fields[key]
-        self.light_old[(slice(None), *region)] += fields["light_old"]
+            self.sums[key] += fields[key]
+        self.light_old += fields["light_old"]
 
 
 def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, tag):
@@ -127,7 +132,7 @@ def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, tag)
     r_max = (
         float(np.hypot(max(abs(x[0]), abs(x[-1])), max(abs(y[0]), abs(y[-1])))) * 12 + 1
     )
-    xx, yy = np.meshgrid(x, y)
+    xx, yy = np.meshgrid(x.astype(np.float32), y.astype(np.float32))
     fields = gal.galaxy_fields(p, xx, yy, sps, tables, r_max=r_max)
 
     # Replace the pixels of the steep centre by their sub-pixel average.
@@ -369,8 +374,9 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
         sps, tables, acc.sums["sfr"], oh
     )
     transmission = dust_transmission(gas, oh, redshift)
-    birth = dust_transmission(
-        gas, oh, redshift, birth_cloud_tau_v=p["birth_cloud_tau_v"]
+    birth = (
+        transmission
+        * birth_cloud_screen(redshift, p["birth_cloud_tau_v"])[:, None, None]
     )
     to_nmgy = kpc_per_pixel**2 * 10 ** (-0.4 * distance_modulus) * 1e9
     galaxy = (acc.light_old * transmission + young_light * birth) * to_nmgy
@@ -393,8 +399,11 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
     contamination = np.zeros((5, *shape))
     _paint_neighbours(contamination, neighbours)
     cam.add_point_sources(contamination, stars["x"], stars["y"], stars["flux"])
-    model = cam.convolve(galaxy + contamination, kernels)
-    contam_r = cam.convolve(contamination[2:3], kernels[2:3])[0]
+    stack = np.concatenate([galaxy + contamination, contamination[2:3]]).astype(
+        np.float32
+    )
+    convolved = cam.convolve(stack, kernels[[0, 1, 2, 3, 4, 2]])
+    model, contam_r = convolved[:5], convolved[5]
     cam.add_spikes(model, stars, rng)
 
     field_name = (
@@ -408,13 +417,17 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
         sky_sigma = conditions["noise"][k] * jitter[k]
         calib = conditions["calib"][k]
         poisson = calib / cam.GAIN[k]
-        variance = sky_sigma**2 + np.maximum(model[k], 0) * poisson
+        variance = np.float32(sky_sigma**2) + np.maximum(model[k], 0) * np.float32(
+            poisson
+        )
         noise = np.sqrt(variance)
         offset = rng.normal(0, 0.05) * sky_sigma
-        data = model[k] + offset + noise * rng.standard_normal(shape)
+        data = model[k] + offset + noise * rng.standard_normal(shape, dtype=np.float32)
         # Frames hold whole data numbers before sky subtraction and calibration.
         sky = conditions["sky"][k]
-        data = np.round((data + sky) / calib) * calib - sky
+        data = np.round((data + np.float32(sky)) / np.float32(calib)) * np.float32(
+            calib
+        ) - np.float32(sky)
         mask = np.zeros(shape, dtype=bool)
         saturation = (cam.SATURATION_DN - conditions["sky"][k] / calib) * calib
         counts["saturated"] += cam.saturate(data, mask, saturation, rng)

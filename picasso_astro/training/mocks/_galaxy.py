@@ -284,7 +284,7 @@ def galaxy_fields(p, x, y, sps, tables, *, r_max):
     bulge_light = sps.old_light(tables["burst"], bulge_age, bulge_z)
 
     def along(radius, curve):
-        return np.interp(radius, grid, curve)
+        return np.interp(radius, grid, curve).astype(radius.dtype)
 
     light = np.stack(
         [

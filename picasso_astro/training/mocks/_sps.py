@@ -5,7 +5,7 @@ from importlib.resources import files
 
 import numpy as np
 
-__all__ = ["SPSTable", "dust_transmission", "load_sps_table"]
+__all__ = ["SPSTable", "birth_cloud_screen", "dust_transmission", "load_sps_table"]
 
 #: Rest-frame effective wavelengths of the SDSS filters in Angstrom (speclite
 #: ``sdss2010-*``, Doi et al. 2010).
@@ -90,10 +90,12 @@ class SPSTable:
 
     def young_light(self, young_table, log_z):
         """Maggies at 10 pc per M_sun formed in the young component, shape (5,)+S."""
-        iz, wz = _index_weight(self.log_metallicity, log_z)
-        wz = wz[..., None]
-        light = (1 - wz) * young_table[iz] + wz * young_table[iz + 1]
-        return np.moveaxis(light, -1, 0)
+        return np.stack(
+            [
+                np.interp(log_z, self.log_metallicity, young_table[:, band])
+                for band in range(5)
+            ]
+        )
 
     def young_live(self, log_z):
         """Living fraction of the young component's formed mass."""
@@ -120,16 +122,33 @@ def load_sps_table():
         return SPSTable({key: arrays[key] for key in arrays.files})
 
 
-def dust_transmission(sigma_gas, oh, redshift, *, birth_cloud_tau_v=0.0):
+def _tau_scale(redshift):
+    """tau_lambda / tau_V at each band's rest-frame wavelength, lambda^-0.7."""
+    return (EFFECTIVE_WAVELENGTH / (1 + redshift) / 5500.0) ** -0.7
+
+
+def birth_cloud_screen(redshift, tau_v):
+    """Transmission per band of a birth-cloud screen of V-band depth ``tau_v``.
+
+    Young stars (< 10^7-10^8 yr) first cross their birth clouds (Charlot & Fall
+    2000, ApJ 539, 718), a foreground screen: ``exp(-tau_v (lambda/5500)^-0.7)``.
+
+    Returns
+    -------
+    transmission : `~numpy.ndarray`
+        Shape (5,).
+    """
+    return np.exp(-_tau_scale(redshift) * tau_v)
+
+
+def dust_transmission(sigma_gas, oh, redshift):
     """Fraction of light escaping a dusty slab, per SDSS band.
 
     The V-band optical depth scales with the gas column and the metallicity
     (dust-to-gas ratio proportional to Z), ``tau_V = A_V / 1.086`` with
     `AV_PER_GAS`; the wavelength dependence is ``tau ~ lambda^-0.7`` (Charlot &
     Fall 2000, ApJ 539, 718), evaluated at each band's rest-frame wavelength.
-    Stars and dust are mixed uniformly (slab: ``(1 - exp(-tau)) / tau``); young
-    stars first cross their birth clouds, a foreground screen of
-    ``birth_cloud_tau_v``.
+    Stars and dust are mixed uniformly (slab: ``(1 - exp(-tau)) / tau``).
 
     Parameters
     ----------
@@ -138,22 +157,16 @@ def dust_transmission(sigma_gas, oh, redshift, *, birth_cloud_tau_v=0.0):
     oh : `~numpy.ndarray`
         12 + log(O/H) of the gas.
     redshift : float
-    birth_cloud_tau_v : float or `~numpy.ndarray`
-        Extra V-band screen optical depth.
 
     Returns
     -------
     transmission : `~numpy.ndarray`
-        Shape ``(5,) + sigma_gas.shape``.
+        Shape ``(5,) + sigma_gas.shape``, float32.
     """
     from ._relations import SOLAR_OH
 
-    tau_v = AV_PER_GAS * sigma_gas * 10 ** (oh - SOLAR_OH) / 1.086
-    scale = (EFFECTIVE_WAVELENGTH / (1 + redshift) / 5500.0) ** -0.7
-    tau = scale.reshape((5,) + (1,) * np.ndim(sigma_gas)) * tau_v
-    slab = np.where(tau > 1e-4, -np.expm1(-tau) / np.maximum(tau, 1e-4), 1.0 - tau / 2)
-    if np.any(birth_cloud_tau_v):
-        slab = slab * np.exp(
-            -scale.reshape(tau.shape[:1] + (1,) * (tau.ndim - 1)) * birth_cloud_tau_v
-        )
-    return slab
+    tau_v = (AV_PER_GAS / 1.086) * sigma_gas * 10 ** (oh - SOLAR_OH)
+    tau_v = np.asarray(tau_v, dtype=np.float32)
+    scale = _tau_scale(redshift).astype(np.float32)
+    tau = scale.reshape((5,) + (1,) * tau_v.ndim) * np.maximum(tau_v, np.float32(1e-6))
+    return -np.expm1(-tau) / tau
