@@ -139,7 +139,7 @@ def convolve(images, kernels):
         fft.next_fast_len(nx + k - 1, real=True),
     )
     image_ft = fft.rfft2(images, shape, axes=(-2, -1), workers=1)
-    kernel_ft = fft.rfft2(kernels, shape, axes=(-2, -1), workers=1)
+    kernel_ft = fft.rfft2(kernels.astype(images.dtype), shape, axes=(-2, -1), workers=1)
     out = fft.irfft2(image_ft * kernel_ft, shape, axes=(-2, -1), workers=1)
     half = k // 2
     return out[:, half : half + ny, half : half + nx]

@@ -283,22 +283,21 @@ def galaxy_fields(p, x, y, sps, tables, *, r_max):
     disc_light = sps.old_light(tables[disc_family], disc_age, disc_z)
     bulge_light = sps.old_light(tables["burst"], bulge_age, bulge_z)
 
-    def along(radius, curve):
-        return np.interp(radius, grid, curve).astype(radius.dtype)
+    def sample(radius, curves):
+        """Linear interpolation of curves (k, 256) on the uniform radius grid."""
+        position = np.minimum(radius * np.float32(255 / r_max), np.float32(254.999))
+        index = position.astype(np.intp)
+        weight = position - index
+        curves = curves.astype(radius.dtype)
+        steps = np.diff(curves, axis=1)
+        return np.take(curves, index, axis=1) + weight * np.take(steps, index, axis=1)
 
-    light = np.stack(
-        [
-            disc * along(geo.radius, disc_light[k])
-            + bulge * along(geo.bulge_radius, bulge_light[k])
-            for k in range(5)
-        ]
+    disc_curves = sample(geo.radius, np.vstack([disc_light, 10**disc_age, 10**disc_z]))
+    bulge_curves = sample(
+        geo.bulge_radius, np.vstack([bulge_light, 10**bulge_age, 10**bulge_z])
     )
-    mass_age = disc * along(geo.radius, 10**disc_age) + bulge * along(
-        geo.bulge_radius, 10**bulge_age
-    )
-    mass_z = disc * along(geo.radius, 10**disc_z) + bulge * along(
-        geo.bulge_radius, 10**bulge_z
-    )
+    combined = disc * disc_curves + bulge * bulge_curves
+    light, mass_age, mass_z = combined[:5], combined[5], combined[6]
 
     # Star formation: exponential disc, inside-out quenched, along the arms.
     sf_scale = scale * p["sfr_scale_ratio"]
