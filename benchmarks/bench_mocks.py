@@ -39,7 +39,8 @@ def main():
             write_mock_dataset(tmp, args.n, seed=0, size=args.size, progress=False)
             elapsed = time.perf_counter() - start
         print(
-            f"write_mock_dataset {args.size}x{args.size}: {args.n / elapsed:.1f} galaxies/s"
+            f"write_mock_dataset {args.size}x{args.size}: "
+            f"{args.n / elapsed:.1f} galaxies/s"
         )
 
 

@@ -237,7 +237,10 @@ class ShardedDataset:
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)
         if self.manifest is None:
-            msg = f"{self.directory} holds no dataset ({MANIFEST} is missing); write one first"
+            msg = (
+                f"{self.directory} holds no dataset ({MANIFEST} is missing); "
+                "write one first"
+            )
             raise PicassoInputError(msg)
         self.paths = sorted(self.directory.glob("shard-*.h5"))
         counts = []

@@ -24,8 +24,8 @@ edge of the property; both are False in `Mock.truth_valid`. Truth is intrinsic:
 not convolved with the PSF.
 """
 
-from ._camera import MEASURED_FIELDS, measure_sky_noise
 from ._build import mock_record, write_mock_dataset
+from ._camera import MEASURED_FIELDS, measure_sky_noise
 from ._core import (
     GENERATOR_VERSION,
     REDSHIFT_RANGE,

@@ -14,7 +14,7 @@ __all__ = ["mock_record", "write_mock_dataset"]
 
 
 def mock_record(mock, index):
-    """Turn a `Mock` into the record a `~picasso_astro.training.dataset.ShardWriter` stores.
+    """Turn a `Mock` into the record that a `ShardWriter` stores.
 
     The band stack and mask come from `~picasso_astro.preprocess.stack_bands`,
     the same function that stacks real frames.

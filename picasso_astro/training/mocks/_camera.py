@@ -209,8 +209,8 @@ def add_spikes(images, stars, rng):
         rows = np.arange(ny)
         along_x = 1.0 / (1.0 + ((cols - x) / 2.0) ** 2)
         along_y = 1.0 / (1.0 + ((rows - y) / 2.0) ** 2)
-        row = int(round(y))
-        col = int(round(x))
+        row = round(y)
+        col = round(x)
         if 0 <= row < ny:
             images[:, row, :] += amplitude[:, None] * along_x
         if 0 <= col < nx:
@@ -264,8 +264,10 @@ def add_cosmic_rays(data, mask, sigma, rng, *, rate=4.0, flagged=0.9):
 
 
 def mask_columns(data, mask, rng, *, probability=0.05):
-    """Bad columns: with a small probability per band, 1-3 adjacent columns are
-    masked and hold junk (zero, as interpolated-over data often reads)."""
+    """Mask 1-3 adjacent bad columns, with a small probability per band.
+
+    The columns hold junk (zero, as interpolated-over data often reads).
+    """
     if rng.uniform() >= probability:
         return 0
     nx = data.shape[1]

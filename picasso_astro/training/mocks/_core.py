@@ -86,7 +86,7 @@ def _seed_sequence(seed):
 
 
 def galaxy_seed(seed, index):
-    """The seed of galaxy ``index`` of a dataset made with ``seed``.
+    """Return the seed of galaxy ``index`` of a dataset made with ``seed``.
 
     Galaxies are independent of one another and of how a dataset is split into
     shards or processes.
@@ -138,7 +138,7 @@ def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, tag)
     # Replace the pixels of the steep centre by their sub-pixel average.
     re_px = 10 ** min(p["log_re_bulge"], p["log_re_disc"] - 0.2) / kpc_per_pixel
     half = int(np.clip(np.ceil(3 * re_px), 3, MAX_BOX_HALF))
-    ix, iy = int(round(cx)), int(round(cy))
+    ix, iy = round(cx), round(cy)
     x0, x1 = max(ix - half, 0), min(ix + half + 1, nx)
     y0, y1 = max(iy - half, 0), min(iy + half + 1, ny)
     if x1 > x0 and y1 > y0:
