@@ -16,9 +16,10 @@ from ._sps import birth_cloud_screen, dust_transmission, load_sps_table
 
 GENERATOR_VERSION = "1"
 REDSHIFT_RANGE = (0.01, 0.15)
-#: Oversampling factor and the largest half-size (pixels) of the central box
+#: Oversampling factors and the largest half-size (pixels) of the central box
 #: where profiles are integrated over sub-pixels rather than sampled.
 OVERSAMPLE = 5
+MAX_OVERSAMPLE = 9
 MAX_BOX_HALF = 10
 
 
@@ -124,6 +125,33 @@ class _Accumulator:
         self.light_old += fields["light_old"]
 
 
+def _steep_pixels(p, x, y, kpc_per_pixel, centre):
+    """Pixels to integrate over sub-pixels, and the oversampling factor.
+
+    The centre (three bulge radii, at least 3 pixels) always; for discs whose
+    projected minor-axis scale length is under 1.5 pixels, also the band within
+    four such scales of the major axis, out to eight disc scale lengths.
+    """
+    ny, nx = x.shape
+    factor = OVERSAMPLE
+    re_px = 10 ** min(p["log_re_bulge"], p["log_re_disc"] - 0.2) / kpc_per_pixel
+    half = int(np.clip(np.ceil(3 * re_px), 3, MAX_BOX_HALF))
+    refine = np.zeros((ny, nx), dtype=bool)
+    ix, iy = round(centre[0]), round(centre[1])
+    refine[max(iy - half, 0) : iy + half + 1, max(ix - half, 0) : ix + half + 1] = True
+    geometry = gal.Geometry(p, x, y)
+    scale_px = 10 ** p["log_re_disc"] / 1.678 / kpc_per_pixel
+    minor_scale = geometry.q_disc * scale_px
+    if minor_scale < 1.5:
+        minor = np.abs(geometry.disc_y) * geometry.q_disc / kpc_per_pixel
+        band = (minor < 4 * minor_scale + 1) & (
+            geometry.radius / kpc_per_pixel < 8 * scale_px
+        )
+        refine |= band
+        factor = int(np.clip(np.ceil(3 / minor_scale), OVERSAMPLE, MAX_OVERSAMPLE))
+    return refine, factor
+
+
 def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, tag):
     ny, nx = acc.sums["sfr"].shape
     cx, cy = centre
@@ -135,23 +163,25 @@ def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, tag)
     xx, yy = np.meshgrid(x.astype(np.float32), y.astype(np.float32))
     fields = gal.galaxy_fields(p, xx, yy, sps, tables, r_max=r_max)
 
-    # Replace the pixels of the steep centre by their sub-pixel average.
-    re_px = 10 ** min(p["log_re_bulge"], p["log_re_disc"] - 0.2) / kpc_per_pixel
-    half = int(np.clip(np.ceil(3 * re_px), 3, MAX_BOX_HALF))
-    ix, iy = round(cx), round(cy)
-    x0, x1 = max(ix - half, 0), min(ix + half + 1, nx)
-    y0, y1 = max(iy - half, 0), min(iy + half + 1, ny)
-    if x1 > x0 and y1 > y0:
-        offsets = (np.arange(OVERSAMPLE) + 0.5) / OVERSAMPLE - 0.5
-        sx = ((np.arange(x0, x1)[:, None] + offsets).ravel() - cx) * kpc_per_pixel
-        sy = ((np.arange(y0, y1)[:, None] + offsets).ravel() - cy) * kpc_per_pixel
-        sxx, syy = np.meshgrid(sx, sy)
-        fine = gal.galaxy_fields(p, sxx, syy, sps, tables, r_max=r_max)
-        shape = (y1 - y0, OVERSAMPLE, x1 - x0, OVERSAMPLE)
+    # Pixels where the profiles change on sub-pixel scales (the centre, and
+    # thin discs seen edge-on) get the average over sub-pixels instead.
+    refine, factor = _steep_pixels(p, xx, yy, kpc_per_pixel, (cx, cy))
+    if refine.any():
+        rows, cols = np.nonzero(refine)
+        offsets = (np.arange(factor) + 0.5) / factor - 0.5
+        sub_x = (cols[:, None, None] + offsets[None, None, :] - cx) * kpc_per_pixel
+        sub_y = (rows[:, None, None] + offsets[None, :, None] - cy) * kpc_per_pixel
+        sub_x, sub_y = np.broadcast_arrays(sub_x, sub_y)
+        fine = gal.galaxy_fields(
+            p,
+            sub_x.reshape(rows.size, -1).astype(np.float32),
+            sub_y.reshape(rows.size, -1).astype(np.float32),
+            sps,
+            tables,
+            r_max=r_max,
+        )
         for key, value in fine.items():
-            lead = value.shape[:-2]
-            block = value.reshape(*lead, *shape).mean(axis=(-1, -3))
-            fields[key][..., y0:y1, x0:x1] = block
+            fields[key][..., rows, cols] = value.mean(axis=-1)
     acc.add(fields)
 
     # Clumps: round Gaussians integrated exactly over pixels (separable erf).

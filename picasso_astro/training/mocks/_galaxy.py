@@ -108,7 +108,10 @@ def draw_galaxy(rng, log_mstar=None):
     p["log_age_gradient"] = rng.normal(-0.05 if quenched else -0.12, 0.04)
     p["log_age_bulge"] = float(np.clip(rng.normal(9.98, 0.06), 9.6, LOG_AGE_UNIVERSE))
 
-    log_fhi, scatter_hi = rel.hi_fraction(log_mstar, delta_ms)
+    # Catinella et al. medians include passive galaxies: the offset from the
+    # main sequence is taken relative to the population mean at this mass.
+    mean_delta = -1.3 * float(rel.quenched_fraction(log_mstar))
+    log_fhi, scatter_hi = rel.hi_fraction(log_mstar, delta_ms - mean_delta)
     p["log_mhi"] = float(
         log_mstar + np.clip(log_fhi + rng.normal(0, scatter_hi), -3.0, 1.2)
     )

@@ -197,7 +197,8 @@ def hi_fraction(log_mstar, delta_ms):
     ----------
     log_mstar : float or `~numpy.ndarray`
     delta_ms : float or `~numpy.ndarray`
-        Offset from the main sequence in dex.
+        Offset from the main sequence in dex, relative to the mean offset of
+        all galaxies (passive included) of that mass.
 
     Returns
     -------
