@@ -23,24 +23,25 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from picasso_astro.images import BANDS  # noqa: E402
-from picasso_astro.properties import PROPERTIES  # noqa: E402
-from picasso_astro.training.mocks import (  # noqa: E402
+from picasso_astro.images import BANDS
+from picasso_astro.properties import PROPERTIES
+from picasso_astro.training.mocks import (
     MEASURED_FIELDS,
     galaxy_seed,
     make_mock,
     measure_sky_noise,
     mock_sky_noise,
 )
-from picasso_astro.training.mocks import _relations as rel  # noqa: E402
+from picasso_astro.training.mocks import _relations as rel
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = list(PROPERTIES)
 
 
 def population(n):
+    """Render ``n`` small mocks and collect their parameters and colours."""
     mocks = [make_mock(galaxy_seed(100, i), size=96) for i in range(n)]
     keys = (
         "log_mstar",
@@ -59,6 +60,7 @@ def population(n):
 
 
 def report_relations(t):
+    """Print the population relations next to the input relations."""
     sf = t["quenched"] == 0
     slope, intercept = np.polyfit(t["log_mstar"][sf], t["log_sfr"][sf], 1)
     resid = t["log_sfr"][sf] - (slope * t["log_mstar"][sf] + intercept)
@@ -70,7 +72,7 @@ def report_relations(t):
         f"{intercept:.2f}, scatter {np.std(resid):.3f} dex ({sf.sum()} SF galaxies)"
     )
     print(
-        "log M*   f_quenched(mock)  Peng+2010   OH(mock)  Tremonti  logZ*(mock) Gallazzi"
+        "log M*  f_q(mock)  Peng+10  OH(mock)  Tremonti  logZ*(mock)  Gallazzi"
         "  fHI(mock)  Catinella  g-r SF  g-r passive"
     )
     for low in np.arange(8.5, 11.5, 0.5):
@@ -80,11 +82,21 @@ def report_relations(t):
         gr_sf = np.median(t["g_r"][sel][~q]) if (~q).any() else np.nan
         gr_q = np.median(t["g_r"][sel][q]) if q.any() else np.nan
         fhi = np.median(t["log_mhi"][sel] - t["log_mstar"][sel])
+        columns = (
+            (mid, 6, 2),
+            (q.mean(), 9, 2),
+            (rel.quenched_fraction(mid), 8, 2),
+            (np.median(t["oh_re"][sel]), 9, 3),
+            (rel.gas_metallicity_mzr(mid)[0], 9, 3),
+            (np.median(t["logz_disc_re"][sel]), 12, 2),
+            (rel.stellar_metallicity_mzr(mid)[0], 9, 2),
+            (fhi, 10, 2),
+            (rel.hi_fraction(mid, 0.0)[0], 10, 2),
+            (gr_sf, 7, 2),
+            (gr_q, 12, 2),
+        )
         print(
-            f"{mid:6.2f}   {q.mean():10.2f}   {rel.quenched_fraction(mid):10.2f}   "
-            f"{np.median(t['oh_re'][sel]):8.3f}  {rel.gas_metallicity_mzr(mid)[0]:8.3f}  "
-            f"{np.median(t['logz_disc_re'][sel]):10.2f} {rel.stellar_metallicity_mzr(mid)[0]:8.2f}"
-            f"  {fhi:9.2f}  {rel.hi_fraction(mid, 0.0)[0]:9.2f}  {gr_sf:6.2f}  {gr_q:6.2f}"
+            " ".join(f"{value:{width}.{digits}f}" for value, width, digits in columns)
         )
     predicted = rel.hi_mass_size(t["log_mhi"])[0]
     offset = t["log_d_hi"] - predicted
@@ -95,13 +107,14 @@ def report_relations(t):
 
 
 def report_integration(n):
+    """Print how well per-pixel truth sums to the galaxy totals."""
     print(
-        "Truth integrated over the image vs the galaxy's totals (dex, 128x128, z=0.08):"
+        "Truth integrated over the image vs the galaxy's totals (dex, 256x256, z=0.08):"
     )
     worst = {"stellar_mass": 0.0, "sfr": 0.0, "hi": 0.0}
     for i in range(n):
         mock = make_mock(
-            galaxy_seed(200, i), size=128, overrides={"redshift": 0.08, "companion": 0}
+            galaxy_seed(200, i), size=256, overrides={"redshift": 0.08, "companion": 0}
         )
         area = mock.params["kpc_per_pixel"] ** 2
         for name, key in (
@@ -117,6 +130,7 @@ def report_integration(n):
 
 
 def report_noise(shared_data):
+    """Print real-frame and mock sky noise per band and field."""
     from astropy.io import fits
 
     print("Sky noise per band, nanomaggies (real frame / mock, ratio):")
@@ -149,6 +163,7 @@ def report_noise(shared_data):
 
 
 def rgb(mock):
+    """Return an irg (Lupton et al. 2004) composite of a mock."""
     from astropy.visualization import make_lupton_rgb
 
     i, r, g = (mock.images[b].data for b in "irg")
@@ -156,6 +171,7 @@ def rgb(mock):
 
 
 def example_figure(path):
+    """Draw example mocks: composite beside the seven truth maps."""
     seeds = [(7, 1), (7, 4), (7, 11), (7, 17)]
     overrides = [
         {
@@ -203,6 +219,7 @@ def example_figure(path):
 
 
 def relations_figure(t, path):
+    """Draw SFR, metallicity and colour against stellar mass."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     q = t["quenched"] == 1
     m = np.linspace(8.5, 11.5, 50)
@@ -231,6 +248,7 @@ def relations_figure(t, path):
 
 
 def main():
+    """Run every check and draw the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=600)
     parser.add_argument(
