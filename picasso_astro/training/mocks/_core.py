@@ -139,10 +139,12 @@ def _steep_pixels(p, x, y, kpc_per_pixel, centre):
     refine = np.zeros((ny, nx), dtype=bool)
     ix, iy = round(centre[0]), round(centre[1])
     refine[max(iy - half, 0) : iy + half + 1, max(ix - half, 0) : ix + half + 1] = True
-    geometry = gal.Geometry(p, x, y)
+    cos_i = np.cos(np.radians(p["inclination_deg"]))
+    q_disc = np.sqrt(cos_i**2 + p["disc_thickness"] ** 2 * (1 - cos_i**2))
     scale_px = 10 ** p["log_re_disc"] / 1.678 / kpc_per_pixel
-    minor_scale = geometry.q_disc * scale_px
+    minor_scale = q_disc * scale_px
     if minor_scale < 1.5:
+        geometry = gal.Geometry(p, x, y)
         minor = np.abs(geometry.disc_y) * geometry.q_disc / kpc_per_pixel
         band = (minor < 4 * minor_scale + 1) & (
             geometry.radius / kpc_per_pixel < 8 * scale_px

@@ -12,6 +12,8 @@ __all__ = ["draw_galaxy", "galaxy_fields", "young_light_pixels"]
 LOG_AGE_UNIVERSE = np.log10(13.8e9)
 #: Mean age of the star-forming component (constant SFR over 100 Myr).
 YOUNG_AGE_YR = 5.0e7
+#: Points of the radial grids of mass-to-light ratios, ages and metallicities.
+RADIAL_GRID = 2048
 #: Helium and metals: total cold gas = 1.36 (HI + H2).
 HELIUM_FACTOR = 1.36
 
@@ -269,7 +271,8 @@ def galaxy_fields(p, x, y, sps, tables, *, r_max):
 
     # Populations: mass-to-light as a function of radius only (gradients are
     # radial), tabulated on a 1D grid and interpolated.
-    grid = np.linspace(0, r_max, 256)
+    # Radii on a grid uniform in sqrt(R / r_max): fine at small radii.
+    grid = r_max * np.linspace(0, 1, RADIAL_GRID) ** 2
     disc_age = np.clip(
         p["log_age_disc_re"] + p["log_age_gradient"] * (grid / re_disc - 1),
         8.0,
@@ -287,13 +290,10 @@ def galaxy_fields(p, x, y, sps, tables, *, r_max):
     bulge_light = sps.old_light(tables["burst"], bulge_age, bulge_z)
 
     def sample(radius, curves):
-        """Linear interpolation of curves (k, 256) on the uniform radius grid."""
-        position = np.minimum(radius * np.float32(255 / r_max), np.float32(254.999))
-        index = position.astype(np.intp)
-        weight = position - index
-        curves = curves.astype(radius.dtype)
-        steps = np.diff(curves, axis=1)
-        return np.take(curves, index, axis=1) + weight * np.take(steps, index, axis=1)
+        """Nearest grid value of curves (k, RADIAL_GRID) at each radius."""
+        position = np.sqrt(radius * np.float32(1 / r_max)) * np.float32(RADIAL_GRID - 1)
+        index = np.minimum(np.rint(position).astype(np.intp), RADIAL_GRID - 1)
+        return np.take(curves.astype(radius.dtype), index, axis=1)
 
     disc_curves = sample(geo.radius, np.vstack([disc_light, 10**disc_age, 10**disc_z]))
     bulge_curves = sample(
