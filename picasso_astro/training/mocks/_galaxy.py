@@ -100,12 +100,18 @@ def draw_galaxy(rng, log_mstar=None):
         np.clip(p["logz_disc_re"] + rng.uniform(0.0, 0.2), -2.0, 0.6)
     )
     # Mass-weighted ages: older in massive and in passive galaxies (Gallazzi et
-    # al. 2005, fig. 8); bulges are old.
-    base_age = (
-        9.95 + 0.05 * (log_mstar - 10) if quenched else 9.55 + 0.15 * (log_mstar - 10)
-    )
+    # al. 2005, fig. 8), with a spread of about 0.15 dex; bulges are old.
+    # Galaxies just below the main sequence (-1 < delta < -0.6) quenched
+    # recently: younger, and their discs keep an extended star-formation
+    # history (the green valley).
+    if quenched:
+        base_age = 9.95 + 0.05 * (log_mstar - 10) - (0.15 if delta_ms > -1.0 else 0.0)
+        age_scatter = 0.12
+    else:
+        base_age = 9.65 + 0.12 * (log_mstar - 10)
+        age_scatter = 0.15
     p["log_age_disc_re"] = float(
-        np.clip(base_age + rng.normal(0, 0.1), 8.8, LOG_AGE_UNIVERSE)
+        np.clip(base_age + rng.normal(0, age_scatter), 8.8, LOG_AGE_UNIVERSE)
     )
     p["log_age_gradient"] = rng.normal(-0.05 if quenched else -0.12, 0.04)
     p["log_age_bulge"] = float(np.clip(rng.normal(9.98, 0.06), 9.6, LOG_AGE_UNIVERSE))
@@ -211,8 +217,9 @@ def galaxy_fields(p, x, y, sps, tables, *, r_max):
         Sky-plane offsets from the galaxy centre in kpc.
     sps : `~picasso_astro.training.mocks._sps.SPSTable`
     tables : dict
-        ``sps.at_redshift(z)``; discs of star-forming galaxies use the extended
-        star-formation history, bulges and passive discs the smoothed burst.
+        ``sps.at_redshift(z)``; discs of star-forming and recently quenched
+        galaxies use the extended star-formation history, bulges and passive
+        discs the smoothed burst.
     r_max : float
         Largest radius (kpc) the mass-to-light curves must cover.
 
@@ -285,7 +292,7 @@ def galaxy_fields(p, x, y, sps, tables, *, r_max):
         p["log_age_bulge"] - 0.03 * (grid / re_bulge - 1), 9.0, LOG_AGE_UNIVERSE
     )
     bulge_z = np.clip(p["logz_bulge"] - 0.1 * (grid / re_bulge - 1), -2.3, 0.69)
-    disc_family = "burst" if p["quenched"] else "extended"
+    disc_family = "burst" if p["delta_ms"] <= -1.0 else "extended"
     disc_light = sps.old_light(tables[disc_family], disc_age, disc_z)
     bulge_light = sps.old_light(tables["burst"], bulge_age, bulge_z)
 
