@@ -43,6 +43,10 @@ Attributes (shard and manifest): ``kind``, ``format_version``, ``pixel_scale``
 (arcsec), ``bands``, ``property_names``, ``property_units``, ``seed``,
 ``generator_version``, ``first_index``, ``count``.
 
+``images`` are stored uncompressed (noisy floats barely compress: lzf saved
+15 % of the size and cost 15 % of the generation speed); truth and masks are
+lzf-compressed. A 256 x 256 galaxy takes about 1.7 MB.
+
 Fluxes are stored unscaled; the model's input scaling
 (`picasso_astro.preprocess.to_model_input`) is applied when training.
 """
@@ -144,7 +148,7 @@ class ShardWriter:
             )
         compress = {"compression": "lzf", "shuffle": True}
         create = self.file.create_dataset
-        create("images", (count, 5, ny, nx), "f4", chunks=(1, 5, ny, nx), **compress)
+        create("images", (count, 5, ny, nx), "f4", chunks=(1, 5, ny, nx))
         create("noise_level", (count, 5), "f4")
         create("poisson_scale", (count, 5), "f4")
         create("mask", (count, ny, nx), bool, chunks=(1, ny, nx), **compress)
