@@ -40,6 +40,9 @@ Table contents (float32 unless stated):
     ``young_duration_yr`` (the star-forming component).
 ``young_live_fraction`` (nZ,)
     Living-mass fraction of that young population.
+``filter_wavelength`` (nw,), ``filter_response`` (5, nw)
+    The SDSS response curves (photon-counting, with atmosphere) sampled every
+    5 Angstrom, so that emission lines can be put through the bands at run time.
 """
 
 import importlib.util
@@ -161,6 +164,13 @@ def main():
         extended_mag[iz] = -2.5 * np.log10(extended / extended_live.T[:, :, None])
         young_mag[iz] = -2.5 * np.log10(np.einsum("s,zsb->zb", young_weights, ssp))
         print(f"z = {redshift:.2f} done", flush=True)
+    filter_wavelength = np.arange(2900.0, 11505.0, 5.0)
+    filter_response = np.stack(
+        [
+            np.interp(filter_wavelength, f.wavelength, f.response, left=0, right=0)
+            for f in filters
+        ]
+    )
     np.savez_compressed(
         OUTPUT,
         redshift=REDSHIFTS.astype(np.float32),
@@ -170,6 +180,8 @@ def main():
         abs_mag_extended=extended_mag.astype(np.float32),
         young_abs_mag=young_mag.astype(np.float32),
         young_live_fraction=young_live.astype(np.float32),
+        filter_wavelength=filter_wavelength.astype(np.float32),
+        filter_response=filter_response.astype(np.float32),
         age_spread_dex=np.float32(AGE_SPREAD_DEX),
         young_duration_yr=np.float32(YOUNG_DURATION_YR),
         source=np.array(

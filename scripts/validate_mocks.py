@@ -44,6 +44,9 @@ def population(n):
     """Render ``n`` small mocks and collect their parameters and colours."""
     mocks = [make_mock(galaxy_seed(100, i), size=96) for i in range(n)]
     keys = (
+        "line_fraction_r",
+        "line_fraction_i",
+        "redshift",
         "log_mstar",
         "log_sfr",
         "quenched",
@@ -98,6 +101,11 @@ def report_relations(t):
         print(
             " ".join(f"{value:{width}.{digits}f}" for value, width, digits in columns)
         )
+    sf_lines = sf & (t["redshift"] < 0.05)
+    print(
+        "Emission lines in the r band of star-forming mocks at z < 0.05 (H-alpha in r):"
+        f" median {100 * np.median(t['line_fraction_r'][sf_lines]):.1f} % of the flux"
+    )
     predicted = rel.hi_mass_size(t["log_mhi"])[0]
     offset = t["log_d_hi"] - predicted
     print(

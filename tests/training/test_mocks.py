@@ -224,3 +224,26 @@ def test_measured_noise_constants_match_the_real_frames(shared_data):
         axis=0,
     )
     np.testing.assert_allclose(mock_noise, real, rtol=0.2)
+
+
+def test_emission_lines_follow_sfr_and_redshift():
+    def lines(redshift, log_sfr, quenched):
+        overrides = {
+            "log_mstar": 10.0,
+            "log_sfr": log_sfr,
+            "quenched": quenched,
+            "redshift": redshift,
+            "companion": 0,
+        }
+        params = make_mock(galaxy_seed(9, 0), size=48, overrides=overrides).params
+        return np.array([params[f"line_fraction_{b}"] for b in BANDS])
+
+    near = lines(0.03, 0.3, 0.0)
+    far = lines(0.12, 0.3, 0.0)
+    passive = lines(0.03, -2.0, 1.0)
+    # H-alpha moves from r to i between z = 0.03 and 0.12
+    assert near[2] > 0.002
+    assert near[3] < near[2]
+    assert far[3] > 0.005
+    assert far[2] < far[3]
+    assert passive.max() < 0.2 * near.max()

@@ -5,7 +5,9 @@ star-forming clumps, sometimes a companion) whose global properties are drawn
 from published scaling relations (`picasso_astro.training.mocks._relations`
 cites each), rendered to surface-density maps integrated over pixels, lit by
 BC03 stellar populations through the SDSS filters with dust tied to the gas
-column and metallicity, and observed by a model of the SDSS camera (seeing,
+column and metallicity, plus nebular emission lines (H-alpha, H-beta, [NII],
+[OIII], [OII]) from the SFR and gas metallicity, and observed by a model of
+the SDSS camera (seeing,
 PSF, measured sky noise, stars with bleed trails and spikes, neighbours,
 cosmic rays, bad columns).
 

@@ -12,7 +12,8 @@ from ...properties import PROPERTIES
 from . import _camera as cam
 from . import _galaxy as gal
 from . import _relations as rel
-from ._sps import birth_cloud_screen, dust_transmission, load_sps_table
+from ._lines import line_fluxes
+from ._sps import birth_cloud_screen, diffuse_tau_v, dust_transmission, load_sps_table
 
 GENERATOR_VERSION = "1"
 REDSHIFT_RANGE = (0.01, 0.15)
@@ -411,10 +412,23 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
         * birth_cloud_screen(redshift, p["birth_cloud_tau_v"])[:, None, None]
     )
     to_nmgy = kpc_per_pixel**2 * 10 ** (-0.4 * distance_modulus) * 1e9
-    galaxy = (acc.light_old * transmission + young_light * birth) * to_nmgy
+    starlight = (acc.light_old * transmission + young_light * birth) * to_nmgy
+    lines = line_fluxes(
+        sps,
+        redshift,
+        acc.sums["sfr"] * kpc_per_pixel**2,
+        oh,
+        distance_modulus,
+        diffuse_tau_v(gas, oh),
+        p["birth_cloud_tau_v"],
+    )
+    galaxy = starlight + lines
     truth, truth_valid = _truth_maps(acc, young_living, young_log_z)
     for k, band in enumerate(BANDS):
         params[f"flux_{band}"] = float(galaxy[k].sum())
+        params[f"line_fraction_{band}"] = float(
+            lines[k].sum() / max(galaxy[k].sum(), 1e-30)
+        )
         params[f"flux_nodust_{band}"] = float(
             ((acc.light_old[k] + young_light[k]) * to_nmgy).sum()
         )

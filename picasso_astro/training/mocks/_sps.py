@@ -33,6 +33,8 @@ class SPSTable:
         self.young_abs_mag = arrays["young_abs_mag"].astype(float)
         self.young_live_fraction = arrays["young_live_fraction"].astype(float)
         self.young_duration_yr = float(arrays["young_duration_yr"])
+        self.filter_wavelength = arrays["filter_wavelength"].astype(float)
+        self.filter_response = arrays["filter_response"].astype(float)
 
     def at_redshift(self, redshift):
         """Tables at one redshift, in maggies at 10 pc per M_sun.
@@ -122,6 +124,11 @@ def load_sps_table():
         return SPSTable({key: arrays[key] for key in arrays.files})
 
 
+def _tau_scale_at(rest_wavelength):
+    """tau_lambda / tau_V at rest wavelengths (Angstrom), lambda^-0.7."""
+    return (np.asarray(rest_wavelength, dtype=float) / 5500.0) ** -0.7
+
+
 def _tau_scale(redshift):
     """tau_lambda / tau_V at each band's rest-frame wavelength, lambda^-0.7."""
     return (EFFECTIVE_WAVELENGTH / (1 + redshift) / 5500.0) ** -0.7
@@ -139,6 +146,14 @@ def birth_cloud_screen(redshift, tau_v):
         Shape (5,).
     """
     return np.exp(-_tau_scale(redshift) * tau_v)
+
+
+def diffuse_tau_v(sigma_gas, oh):
+    """V-band optical depth of the gas column, ``A_V / 1.086`` (float32)."""
+    from ._relations import SOLAR_OH
+
+    tau_v = (AV_PER_GAS / 1.086) * sigma_gas * 10 ** (oh - SOLAR_OH)
+    return np.asarray(tau_v, dtype=np.float32)
 
 
 def dust_transmission(sigma_gas, oh, redshift):
@@ -163,10 +178,7 @@ def dust_transmission(sigma_gas, oh, redshift):
     transmission : `~numpy.ndarray`
         Shape ``(5,) + sigma_gas.shape``, float32.
     """
-    from ._relations import SOLAR_OH
-
-    tau_v = (AV_PER_GAS / 1.086) * sigma_gas * 10 ** (oh - SOLAR_OH)
-    tau_v = np.asarray(tau_v, dtype=np.float32)
+    tau_v = diffuse_tau_v(sigma_gas, oh)
     scale = _tau_scale(redshift).astype(np.float32)
     tau = scale.reshape((5,) + (1,) * tau_v.ndim) * np.maximum(tau_v, np.float32(1e-6))
     return -np.expm1(-tau) / tau
