@@ -57,6 +57,30 @@ def mocks(n, seed, output, size, shard_size, workers, quiet):
     )
 
 
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    default="example",
+    show_default=True,
+    help="Directory for the files.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Mock seed.")
+@click.option("--size", type=int, default=128, show_default=True, help="Pixels.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+def example(output, seed, size, overwrite):
+    """Write a mock galaxy as five FITS cutouts (mock-u.fits ...) plus its truth."""
+    from .example import write_example_galaxy
+
+    try:
+        paths = write_example_galaxy(output, seed=seed, size=size, overwrite=overwrite)
+    except OSError as error:
+        raise click.ClickException(str(error)) from None
+    for path in paths:
+        click.echo(str(path))
+
+
 def _attach_training_commands():
     from ._cli_train import (
         evaluate_command,

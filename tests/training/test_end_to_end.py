@@ -102,3 +102,25 @@ def test_mocks_fit_evaluate_export_predict(tmp_path):
         json.loads((tmp_path / "hub" / "config.json").read_text())["properties"]
     )
     assert np.all(np.isfinite(maps["stellar_mass"].data))
+
+
+def test_example_galaxy_feeds_picasso_predict(tmp_path, tiny_model_dir):
+    from picasso_astro.cli import main as predict_main
+
+    _ok(["example", "-o", tmp_path / "ex", "--size", 48])
+    bands = sorted((tmp_path / "ex").glob("mock-?.fits"))
+    assert [p.name for p in bands] == [f"mock-{b}.fits" for b in "giruz"]
+    result = CliRunner().invoke(
+        predict_main,
+        [
+            *map(str, bands),
+            "-o",
+            str(tmp_path / "maps"),
+            "--model",
+            str(tiny_model_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "maps" / "mock.fits").exists()
+    again = CliRunner().invoke(main, ["example", "-o", str(tmp_path / "ex")])
+    assert again.exit_code == 1 and "exists" in again.output
