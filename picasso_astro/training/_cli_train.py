@@ -22,20 +22,15 @@ _USER_ERRORS = (PicassoInputError, PicassoModelError, FileExistsError)
 
 
 def _open_dataset(path):
-    """Open a training dataset directory (sharded HDF5, or npz for small jobs)."""
+    """Open a training dataset: sharded HDF5 (mocks), or npz for small jobs."""
     path = Path(path)
     if (path / "properties.json").is_file():
         from ._npz_dataset import open_dataset
 
         return open_dataset(path)
-    try:
-        from .dataset import open_dataset
-    except ImportError:
-        try:
-            from .dataset import ShardedDataset as open_dataset
-        except ImportError:
-            from ._npz_dataset import open_dataset
-    return open_dataset(path)
+    from .dataset import ShardedDataset
+
+    return ShardedDataset(path)
 
 
 def _fail(error):

@@ -1,0 +1,181 @@
+"""Write a sharded mock dataset (the ``picasso-train mocks`` command)."""
+
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import numpy as np
+
+from ...exceptions import PicassoInputError
+from ...images import BANDS
+from ...preprocess import stack_bands
+from ..dataset import ShardWriter, base_attrs, read_manifest, shard_path, write_manifest
+from ._core import GENERATOR_VERSION, galaxy_seed, make_mock
+
+__all__ = ["mock_record", "write_mock_dataset"]
+
+
+def mock_record(mock, index):
+    """Turn a `Mock` into the record that a `ShardWriter` stores.
+
+    The band stack and mask come from `~picasso_astro.preprocess.stack_bands`,
+    the same function that stacks real frames.
+    """
+    cube, mask = stack_bands(mock.images)
+    return {
+        "images": cube,
+        "mask": mask,
+        "noise_level": [mock.params[f"sky_noise_{b}"] for b in BANDS],
+        "poisson_scale": [mock.params[f"poisson_scale_{b}"] for b in BANDS],
+        "contaminant": mock.contaminant,
+        "truth": mock.truth,
+        "truth_valid": mock.truth_valid,
+        "psf": np.stack([mock.images[b].psf for b in BANDS]),
+        "index": index,
+        "params": mock.params,
+        "extras": mock.extras,
+    }
+
+
+def _write_shard(directory, number, first, count, seed, size, attrs, on_galaxy=None):
+    path = shard_path(directory, number)
+    writer = None
+    try:
+        for slot in range(count):
+            index = first + slot
+            mock = make_mock(galaxy_seed(seed, index), size=size)
+            if writer is None:
+                shard_attrs = dict(attrs, first_index=first, count=count)
+                psf_size = mock.images["r"].psf.shape[0]
+                writer = ShardWriter(
+                    path,
+                    count,
+                    (size, size),
+                    list(mock.params),
+                    attrs=shard_attrs,
+                    psf_size=psf_size,
+                )
+            writer.write(slot, mock_record(mock, index))
+            if on_galaxy is not None:
+                on_galaxy()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    writer.close()
+    return count
+
+
+def _shard_done(path, count):
+    import h5py
+
+    if not path.is_file():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f.attrs["count"]) == count
+    except OSError:
+        return False
+
+
+def write_mock_dataset(
+    directory, n, *, seed, size=256, shard_size=256, workers=1, progress=True
+):
+    """Generate ``n`` mocks into sharded HDF5 files; resumes an interrupted run.
+
+    Galaxy ``i`` is `make_mock` of `galaxy_seed` ``(seed, i)``, so the dataset is
+    the same for a seed whatever the sharding, the number of workers or the
+    interruptions. Complete shards already on disk are kept.
+
+    Parameters
+    ----------
+    directory : path-like
+        Output directory (created).
+    n : int
+        Number of galaxies.
+    seed : int
+        Dataset seed.
+    size : int
+        Image side in pixels.
+    shard_size : int
+        Galaxies per shard file.
+    workers : int
+        Processes generating shards in parallel.
+    progress : bool
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    written : int
+        Galaxies generated in this call (not counting resumed shards).
+
+    Raises
+    ------
+    PicassoInputError
+        For bad numbers, or when ``directory`` holds a dataset made with another
+        seed, size, shard size or generator version.
+    """
+    from tqdm.auto import tqdm
+
+    for name, value, low in (
+        ("n", n, 1),
+        ("shard_size", shard_size, 1),
+        ("workers", workers, 1),
+    ):
+        if int(value) < low:
+            msg = f"{name} must be at least {low}, got {value}"
+            raise PicassoInputError(msg)
+    manifest = {
+        "kind": "mocks",
+        "seed": int(seed),
+        "size": int(size),
+        "shard_size": int(shard_size),
+        "generator_version": GENERATOR_VERSION,
+        **base_attrs(),
+    }
+    existing = read_manifest(directory)
+    if existing is not None:
+        changed = [k for k in manifest if existing.get(k) != manifest[k]]
+        if changed:
+            msg = (
+                f"{directory} already holds a dataset made with different "
+                f"{', '.join(changed)}; choose another output directory or delete it"
+            )
+            raise PicassoInputError(msg)
+    manifest["n"] = int(n)
+    write_manifest(directory, manifest)
+    attrs = {k: v for k, v in manifest.items() if k != "n"}
+    todo = []
+    for number, first in enumerate(range(0, n, shard_size)):
+        count = min(shard_size, n - first)
+        if not _shard_done(shard_path(directory, number), count):
+            todo.append((number, first, count))
+    done = n - sum(count for *_, count in todo)
+    bar = tqdm(total=n, initial=done, unit="gal", disable=not progress, desc="mocks")
+    written = 0
+    try:
+        if workers == 1:
+            for number, first, count in todo:
+                written += _write_shard(
+                    directory,
+                    number,
+                    first,
+                    count,
+                    seed,
+                    size,
+                    attrs,
+                    lambda: bar.update(1),
+                )
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [
+                    pool.submit(
+                        _write_shard, directory, number, first, count, seed, size, attrs
+                    )
+                    for number, first, count in todo
+                ]
+                for future in as_completed(futures):
+                    count = future.result()
+                    written += count
+                    bar.update(count)
+    finally:
+        bar.close()
+    return written
