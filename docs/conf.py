@@ -8,7 +8,7 @@ from sphinx_astropy.conf.v2 import *  # noqa: F403
 
 project = "picasso_astro"
 author = "The picasso_astro developers"
-copyright = f"{datetime.date.today().year}, {author}"  # noqa: A001
+copyright = f"{datetime.date.today().year}, {author}"
 release = _version("picasso_astro")
 version = ".".join(release.split(".")[:2])
 
@@ -41,7 +41,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 sys.path.insert(0, str(Path(__file__).parent))
 
-extensions.append("sphinx_gallery.gen_gallery")  # noqa: F405
+extensions.append("sphinx_gallery.gen_gallery")
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "generated/examples",
@@ -89,6 +89,6 @@ _import_sdss_frames_to_cache()
 # Development builds before a default model is bundled: PICASSO_DOCS_MODEL
 # names a model directory that stands in for the bundled default.
 if os.environ.get("PICASSO_DOCS_MODEL"):
-    import picasso_astro.hub  # noqa: E402
+    import picasso_astro.hub
 
     picasso_astro.hub.BUNDLED_MODEL_DIR = Path(os.environ["PICASSO_DOCS_MODEL"])
