@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.utils.data import download_file
 
@@ -76,8 +77,8 @@ fig = maps.plot(["stellar_mass", "sfr"], uncertainty=True)
 # %%
 # Radial profiles and totals
 # --------------------------
-# Azimuthal medians in annuli about the galaxy:
-fig = maps.plot_radial_profiles()
+# Azimuthal medians in annuli about the galaxy, out to 30 arcsec:
+fig = maps.plot_radial_profiles(bins=np.arange(0, 30.1, 1.5) * u.arcsec)
 profile = maps.radial_profile("gas_metallicity", bins=8)
 print(profile["radius", "value", "error", "uncertainty"])
 
