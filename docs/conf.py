@@ -71,7 +71,13 @@ _SHARED_SDSS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 
 
 def _import_sdss_frames_to_cache():
-    from astropy.utils.data import import_file_to_cache, is_url_in_cache
+    import warnings
+
+    from astropy.utils.data import (
+        CacheMissingWarning,
+        import_file_to_cache,
+        is_url_in_cache,
+    )
 
     run, camcol, field = 4510, 4, 30
     folder = _SHARED_SDSS / f"field-{run:06d}-{camcol}-{field:04d}"
@@ -80,8 +86,11 @@ def _import_sdss_frames_to_cache():
     for band in "ugriz":
         url = SAS_FRAME_URL.format(band=band, run=run, camcol=camcol, field=field)
         path = folder / f"frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
-        if path.is_file() and not is_url_in_cache(url):
-            import_file_to_cache(url, str(path), remove_original=False)
+        with warnings.catch_warnings():
+            # A first use creates the cache, and says so.
+            warnings.simplefilter("ignore", CacheMissingWarning)
+            if path.is_file() and not is_url_in_cache(url):
+                import_file_to_cache(url, str(path), remove_original=False)
 
 
 _import_sdss_frames_to_cache()
