@@ -559,6 +559,8 @@ def fit(
         out_dir.mkdir(parents=True, exist_ok=True)
         split = {"train": train_idx, "val": val_idx, "seed": tcfg.seed}
         split["val_fraction"] = tcfg.val_fraction
+        directory = getattr(dataset, "directory", None)
+        split["data"] = str(Path(directory).resolve()) if directory else None
         (out_dir / "split.json").write_text(json.dumps(split) + "\n")
 
     history = []
