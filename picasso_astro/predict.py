@@ -84,7 +84,8 @@ def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
             for x0 in _tile_starts(nx, tile_size, step):
                 y1, x1 = min(y0 + tile_size, ny), min(x0 + tile_size, nx)
                 tile = torch.from_numpy(np.ascontiguousarray(x[..., y0:y1, x0:x1]))
-                value, sigma = network.predict(tile.to(device))
+                tile = tile.to(device, memory_format=torch.channels_last)
+                value, sigma = network.predict(tile)
                 # Keep the tile's inner part; image edges are kept in full.
                 ky0 = 0 if y0 == 0 else TILE_MARGIN
                 kx0 = 0 if x0 == 0 else TILE_MARGIN
@@ -252,6 +253,8 @@ def predict(
     maps : list of `~picasso_astro.maps.PropertyMaps` or None
         One per galaxy, in input order; None for a skipped galaxy.
     """
+    import torch
+
     if on_error not in ("raise", "skip"):
         msg = f"on_error must be 'raise' or 'skip', not {on_error!r}"
         raise ValueError(msg)
@@ -261,6 +264,7 @@ def predict(
     loaded = load_model(model)
     torch_device = resolve_device(device)
     loaded.to(torch_device)
+    loaded.network.to(memory_format=torch.channels_last)
     if targets is not None:
         galaxies = _frame_galaxies(inputs, targets, loaded.config, preprocessing)
         total = len(_parse_targets(targets)[0])

@@ -180,18 +180,34 @@ def fit_command(
     type=click.Path(exists=True, dir_okay=False),
     help="split.json of the run: evaluate its validation galaxies, fit the "
     "baseline on its training galaxies (default: the run's, when --model is a "
-    "run directory).",
+    "run directory and --data is the data it was trained on).",
+)
+@click.option(
+    "--baseline-data",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Fit the colour-M/L baseline on this dataset (e.g. the training set) "
+    "instead of on --data.",
 )
 @click.option("--device", default="auto", show_default=True)
 @click.option("--snr-min", default=3.0, show_default=True, type=float)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def evaluate_command(model, data, out, split_file, device, snr_min, quiet):
-    """Per-pixel, integrated and calibration metrics, with a colour-M/L baseline."""
+def evaluate_command(
+    model, data, out, split_file, baseline_data, device, snr_min, quiet
+):
+    """Per-pixel, integrated and calibration metrics, with a colour-M/L baseline.
+
+    On a held-out dataset (one the model never saw), every galaxy is evaluated;
+    on the run's own training data, only its validation galaxies.
+    """
     from .evaluate import evaluate, format_table
 
     model = Path(model)
-    if split_file is None and (model / "split.json").is_file():
-        split_file = model / "split.json"
+    run_split = model / "split.json"
+    if split_file is None and run_split.is_file():
+        trained_on = json.loads(run_split.read_text()).get("data")
+        if trained_on and Path(trained_on) == Path(data).resolve():
+            split_file = run_split
     if (model / "model" / "config.json").is_file():
         model = model / "model"
     try:
@@ -203,10 +219,14 @@ def evaluate_command(model, data, out, split_file, device, snr_min, quiet):
             if not indices:
                 msg = f"{split_file} holds no validation galaxies; pass another split"
                 raise PicassoInputError(msg)
+        baseline = None
+        if baseline_data is not None:
+            baseline, train = _open_dataset(baseline_data), None
         metrics = evaluate(
             model,
             dataset,
             indices=indices,
+            baseline_dataset=baseline,
             baseline_indices=train,
             device=device,
             snr_min=snr_min,

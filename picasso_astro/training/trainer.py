@@ -365,7 +365,7 @@ def _evaluate_loss(network, loader, edges, tcfg, device, amp):
     total, weight, per = 0.0, 0, {}
     with torch.no_grad():
         for batch in loader:
-            x = batch["x"].to(device)
+            x = batch["x"].to(device, memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 outputs = network(x)
             loss, by_property = quantized_regression_loss(
@@ -472,7 +472,9 @@ def fit(
     property_names = model_config.property_names
 
     torch.manual_seed(tcfg.seed)
-    network = model_config.build_network().to(device)
+    # Channels-last runs the convolutions several times faster on CPU (oneDNN)
+    # and uses the tensor cores' layout on CUDA.
+    network = model_config.build_network().to(device, memory_format=torch.channels_last)
     train_idx, val_idx = split_indices(
         len(dataset), val_fraction=tcfg.val_fraction, seed=tcfg.seed
     )
@@ -557,6 +559,8 @@ def fit(
         out_dir.mkdir(parents=True, exist_ok=True)
         split = {"train": train_idx, "val": val_idx, "seed": tcfg.seed}
         split["val_fraction"] = tcfg.val_fraction
+        directory = getattr(dataset, "directory", None)
+        split["data"] = str(Path(directory).resolve()) if directory else None
         (out_dir / "split.json").write_text(json.dumps(split) + "\n")
 
     history = []
@@ -582,7 +586,9 @@ def fit(
             lr = learning_rate(global_step, **schedule)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x = batch["x"].to(device, non_blocking=True)
+            x = batch["x"].to(
+                device, non_blocking=True, memory_format=torch.channels_last
+            )
             truth = batch["truth"].to(device, non_blocking=True)
             weight = batch["weight"].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

@@ -73,6 +73,28 @@ def test_mocks_fit_evaluate_export_predict(tmp_path):
     )
     metrics = json.loads((run / "eval" / "evaluation.json").read_text())
     assert "stellar_mass" in json.dumps(metrics)
+    # On its own training data, only the run's validation galaxies are scored.
+    assert metrics["n_galaxies"] == 2
+    held_out = tmp_path / "held-out"
+    _ok(["mocks", "--n", 3, "--seed", 4, "--size", 64, "-o", held_out, "--quiet"])
+    _ok(
+        [
+            "evaluate",
+            "--model",
+            run,
+            "--data",
+            held_out,
+            "--out",
+            run / "eval2",
+            "--baseline-data",
+            data,
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
+    metrics = json.loads((run / "eval2" / "evaluation.json").read_text())
+    assert metrics["n_galaxies"] == 3
     _ok(
         [
             "export",
