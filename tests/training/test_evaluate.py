@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from synthetic import PROPERTY_NAMES, SyntheticGalaxies
 
 from picasso_astro.config import ModelConfig
 from picasso_astro.exceptions import PicassoInputError
@@ -21,8 +22,6 @@ from picasso_astro.training.evaluate import (
     half_mass_radius,
 )
 from picasso_astro.training.trainer import TrainConfig, fit
-
-from .synthetic import PROPERTY_NAMES, SyntheticGalaxies
 
 
 @pytest.fixture(scope="module")

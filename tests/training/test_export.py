@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from synthetic import PROPERTY_NAMES, SyntheticGalaxies
 
 from picasso_astro.config import ModelConfig
 from picasso_astro.exceptions import PicassoInputError
@@ -12,8 +13,6 @@ from picasso_astro.properties import PROPERTIES
 from picasso_astro.training._cli_train import push_command
 from picasso_astro.training.export import HUB_FILES, export_run, push_to_hub
 from picasso_astro.training.trainer import TrainConfig, fit, model_from_checkpoint
-
-from .synthetic import PROPERTY_NAMES, SyntheticGalaxies
 
 METRICS = {
     "model": "tiny",

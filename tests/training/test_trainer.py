@@ -4,6 +4,7 @@ import socket
 import numpy as np
 import pytest
 import torch
+from synthetic import PROPERTY_NAMES, SyntheticGalaxies
 
 from picasso_astro.config import ModelConfig
 from picasso_astro.exceptions import PicassoInputError
@@ -24,8 +25,6 @@ from picasso_astro.training.trainer import (
     load_checkpoint,
     resolve_device,
 )
-
-from .synthetic import PROPERTY_NAMES, SyntheticGalaxies
 
 
 def tiny_model_config(names=PROPERTY_NAMES):
