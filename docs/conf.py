@@ -63,10 +63,8 @@ sphinx_gallery_conf = {
 # copies of those frames exist (../shared/data beside the checkout, as in CI),
 # they are imported into astropy's download cache under their SAS URLs first,
 # so the build needs no network. Without them the examples download the frames.
-SAS_FRAME_URL = (
-    "https://data.sdss.org/sas/dr17/eboss/photoObj/frames/301/{run}/{camcol}/"
-    "frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
-)
+from picasso_astro.sdss import SAS_FRAME_URL  # noqa: E402
+
 _SHARED_SDSS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdss"
 
 

@@ -13,7 +13,6 @@ gradients in a table, and write one FITS file per galaxy, as
 # A table with ``ra`` and ``dec`` in degrees, and optionally ``name``. Here,
 # three galaxies in SDSS field 4510-4-30, and one position that lies outside
 # the field, to show what happens to a bad row.
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,9 +21,9 @@ import astropy.units as u
 import matplotlib.pyplot as plt
 import numpy as np
 from astropy.table import Table
-from astropy.utils.data import download_file
 
 import picasso_astro
+from picasso_astro.sdss import download_frames
 
 catalogue = Table(
     {
@@ -34,14 +33,7 @@ catalogue = Table(
     }
 )
 
-SAS = "https://data.sdss.org/sas/dr17/eboss/photoObj/frames/301"
-run, camcol, field = 4510, 4, 30
-frames = Path(tempfile.mkdtemp())
-for band in "ugriz":
-    name = f"frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
-    shutil.copyfile(
-        download_file(f"{SAS}/{run}/{camcol}/{name}", cache=True), frames / name
-    )
+frames = download_frames(4510, 4, 30)
 
 # %%
 # Predict

@@ -12,28 +12,17 @@ same preprocessed pixels.
 # %%
 # The galaxy, as in :ref:`sphx_glr_generated_examples_plot_sdss_frame.py`
 # ------------------------------------------------------------------------
-import shutil
-import tempfile
-from pathlib import Path
 
 import astropy.units as u
 import matplotlib.pyplot as plt
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.utils.data import download_file
 
 import picasso_astro
 from picasso_astro.preprocess import prepare_target
-from picasso_astro.sdss import find_frames
+from picasso_astro.sdss import download_frames, find_frames
 
-SAS = "https://data.sdss.org/sas/dr17/eboss/photoObj/frames/301"
-run, camcol, field = 4510, 4, 30
-frames = Path(tempfile.mkdtemp())
-for band in "ugriz":
-    name = f"frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
-    shutil.copyfile(
-        download_file(f"{SAS}/{run}/{camcol}/{name}", cache=True), frames / name
-    )
+frames = download_frames(4510, 4, 30)
 
 target = SkyCoord(200.43681677, 36.86442291, unit="deg")
 (maps,) = picasso_astro.predict(frames, targets=target)

@@ -9,7 +9,6 @@ uncertainties, the mask and the provenance. Any FITS tool reads it.
 # %%
 # Maps of a second galaxy in the same SDSS field
 # ----------------------------------------------
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,19 +16,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
-from astropy.utils.data import download_file
 from astropy.wcs import WCS
 
 import picasso_astro
+from picasso_astro.sdss import download_frames
 
-SAS = "https://data.sdss.org/sas/dr17/eboss/photoObj/frames/301"
-run, camcol, field = 4510, 4, 30
-frames = Path(tempfile.mkdtemp())
-for band in "ugriz":
-    name = f"frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
-    shutil.copyfile(
-        download_file(f"{SAS}/{run}/{camcol}/{name}", cache=True), frames / name
-    )
+frames = download_frames(4510, 4, 30)
 
 target = SkyCoord(200.48877278, 36.78051463, unit="deg")
 (maps,) = picasso_astro.predict(frames, targets=target)

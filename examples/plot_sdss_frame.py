@@ -12,28 +12,18 @@ the sky.
 # ----------
 # SDSS corrected frames (``frame-*.fits.bz2``) are calibrated images in
 # nanomaggies, one per band. Run 4510, camcol 4, field 30 is an ordinary
-# high-latitude field with several small galaxies. `~astropy.utils.data.download_file`
-# keeps a copy in astropy's cache, so the frames are downloaded only once.
-import shutil
-import tempfile
-from pathlib import Path
+# high-latitude field with several small galaxies.
+# `~picasso_astro.sdss.download_frames` fetches them through astropy's download
+# cache, so they are downloaded only once.
 
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.utils.data import download_file
 
 import picasso_astro
+from picasso_astro.sdss import download_frames
 
-SAS = "https://data.sdss.org/sas/dr17/eboss/photoObj/frames/301"
-run, camcol, field = 4510, 4, 30
-
-frames = Path(tempfile.mkdtemp())
-for band in "ugriz":
-    name = f"frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
-    cached = download_file(f"{SAS}/{run}/{camcol}/{name}", cache=True)
-    # picasso_astro recognises frames by their SDSS file names.
-    shutil.copyfile(cached, frames / name)
+frames = download_frames(4510, 4, 30)
 print(sorted(p.name for p in frames.iterdir()))
 
 # %%

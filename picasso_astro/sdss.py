@@ -34,9 +34,11 @@ from .images import BANDS, PIXEL_SCALE, BandImage
 __all__ = [
     "DARK_VARIANCE",
     "GAIN",
+    "SAS_FRAME_URL",
     "PSField",
     "SDSSField",
     "assign_targets",
+    "download_frames",
     "find_frames",
     "frames_containing",
     "gain_and_dark_variance",
@@ -44,6 +46,12 @@ __all__ = [
     "read_frame",
     "read_psfield",
 ]
+
+#: Where the SDSS Science Archive Server keeps DR17 corrected frames.
+SAS_FRAME_URL = (
+    "https://data.sdss.org/sas/dr17/eboss/photoObj/frames/301/{run}/{camcol}/"
+    "frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
+)
 
 _FRAME_RE = re.compile(
     r"^frame-(?P<band>[ugriz])-(?P<run>\d{6})-(?P<camcol>[1-6])-(?P<field>\d{4})"
@@ -714,3 +722,51 @@ def assign_targets(coords, fields, *, names=None):
         )
         raise PicassoInputError(msg)
     return assignment
+
+
+def download_frames(run, camcol, field, *, bands="ugriz", directory=None):
+    """Fetch a field's corrected frames from the SDSS Science Archive Server.
+
+    Files go through astropy's download cache (`~astropy.utils.data.download_file`
+    with ``cache=True``), so each is fetched once; they are then linked into
+    ``directory`` under their SDSS names, ready for `find_frames` and
+    `~picasso_astro.predict`.
+
+    Parameters
+    ----------
+    run, camcol, field : int
+        The SDSS field.
+    bands : str
+        Bands to fetch.
+    directory : str or `~pathlib.Path`, optional
+        Where the frames appear (a new temporary directory by default).
+
+    Returns
+    -------
+    directory : `~pathlib.Path`
+    """
+    import shutil
+    import tempfile
+    import urllib.error
+
+    from astropy.utils.data import download_file
+
+    directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp())
+    directory.mkdir(parents=True, exist_ok=True)
+    for band in bands:
+        url = SAS_FRAME_URL.format(band=band, run=run, camcol=camcol, field=field)
+        try:
+            cached = download_file(url, cache=True)
+        except (urllib.error.URLError, OSError) as err:
+            msg = (
+                f"could not fetch {url} ({err}); check the network, or put the "
+                "frame files in a directory and give that instead"
+            )
+            raise PicassoInputError(msg) from None
+        target = directory / url.rsplit("/", 1)[1]
+        if not target.exists():
+            try:
+                target.symlink_to(cached)
+            except OSError:
+                shutil.copyfile(cached, target)
+    return directory

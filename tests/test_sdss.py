@@ -195,3 +195,24 @@ def test_uncompressed_and_missing_frames(shared_data, tmp_path):
     assert image.meta["run"] == 1000
     with pytest.raises(PicassoInputError, match="does not exist"):
         sdss.read_frame(tmp_path / "frame-r-001000-1-0101.fits.bz2")
+
+
+def test_download_frames_through_astropy_cache(tmp_path, monkeypatch):
+    from astropy.config import set_temp_cache
+
+    from picasso_astro import sdss
+
+    served = tmp_path / "sas"
+    served.mkdir()
+    for band in "gr":
+        (served / f"frame-{band}-000094-1-0012.fits.bz2").write_bytes(b"x" * 10)
+    template = served.as_uri() + "/frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
+    monkeypatch.setattr(sdss, "SAS_FRAME_URL", template)
+    with set_temp_cache(tmp_path / "astropy-cache"):
+        out = sdss.download_frames(94, 1, 12, bands="gr", directory=tmp_path / "f")
+        assert sorted(p.name for p in out.iterdir()) == [
+            "frame-g-000094-1-0012.fits.bz2",
+            "frame-r-000094-1-0012.fits.bz2",
+        ]
+        with pytest.raises(PicassoInputError, match="could not fetch"):
+            sdss.download_frames(94, 1, 13, bands="g", directory=tmp_path / "h")
