@@ -28,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import ModelConfig
@@ -468,6 +469,10 @@ def fit(
                     n: {"bin_edges": list(PROPERTIES[n].bin_edges)} for n in names
                 }
             )
+        if model_config.cutout.get("kind", "fixed") == "fixed":
+            # Predictions cut galaxies out at the size the model was trained on.
+            ny, nx = np.shape(dataset[0]["images"])[-2:]
+            model_config.cutout = {"kind": "fixed", "size": int(max(ny, nx))}
     tcfg = train_config
     property_names = model_config.property_names
 

@@ -107,6 +107,8 @@ def test_mocks_fit_evaluate_export_predict(tmp_path):
         ]
     )
     card = (tmp_path / "hub" / "README.md").read_text()
+    config = json.loads((tmp_path / "hub" / "config.json").read_text())
+    assert config["cutout"] == {"kind": "fixed", "size": 64}
     assert "Buck" in card and "2111.01154" in card
 
     from picasso_astro.training.dataset import ShardedDataset
