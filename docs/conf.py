@@ -93,9 +93,3 @@ def _import_sdss_frames_to_cache():
 
 _import_sdss_frames_to_cache()
 
-# Development builds before a default model is bundled: PICASSO_DOCS_MODEL
-# names a model directory that stands in for the bundled default.
-if os.environ.get("PICASSO_DOCS_MODEL"):
-    import picasso_astro.hub
-
-    picasso_astro.hub.BUNDLED_MODEL_DIR = Path(os.environ["PICASSO_DOCS_MODEL"])

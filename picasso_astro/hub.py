@@ -14,11 +14,11 @@ checked against its pin before it is read, every time it is loaded.
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import _download
+from ._atomic import atomic_write_bytes
 from ._download import CACHE_ENV, CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 from ._registry import (
     _REGISTRY,
@@ -96,18 +96,6 @@ class PicassoModel:
         return self
 
 
-def _atomic_write_bytes(path, data):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model, directory, *, model_card=None, overwrite=False):
     """Write a model in the Hub layout.
 
@@ -143,9 +131,9 @@ def save_model(model, directory, *, model_card=None, overwrite=False):
             f"# {model.config.name}\n\nA picasso_astro model (revision "
             f"{model.config.revision}). See config.json for its provenance.\n"
         )
-    _atomic_write_bytes(directory / WEIGHTS_NAME, weights)
-    _atomic_write_bytes(directory / CONFIG_NAME, config_text.encode())
-    _atomic_write_bytes(directory / CARD_NAME, model_card.encode())
+    atomic_write_bytes(directory / WEIGHTS_NAME, weights)
+    atomic_write_bytes(directory / CONFIG_NAME, config_text.encode())
+    atomic_write_bytes(directory / CARD_NAME, model_card.encode())
     return directory
 
 

@@ -1,8 +1,6 @@
 """`PropertyMaps`: one `~astropy.nddata.NDData` per property, and its FITS file."""
 
 import json
-import os
-import tempfile
 from itertools import pairwise
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from astropy.table import QTable
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_area
 
+from ._atomic import atomic_path
 from .exceptions import PicassoInputError
 from .properties import get_property
 
@@ -667,16 +666,8 @@ class PropertyMaps:
             raise FileExistsError(msg)
         path.parent.mkdir(parents=True, exist_ok=True)
         hdulist = self.to_hdulist()
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             hdulist.writeto(tmp, overwrite=True, checksum=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     @classmethod

@@ -77,3 +77,12 @@ def test_getitem_names_known_maps(maps):
         maps["dust"]
     assert "sfr" in maps and len(maps) == 5
     assert "tiny-test" in repr(maps)
+
+
+def test_written_file_has_normal_permissions(maps, tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = maps.write(tmp_path / "out" / "perm.fits")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

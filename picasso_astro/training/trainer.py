@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_bytes
 from ..config import ModelConfig
 from ..exceptions import PicassoInputError
-from ..hub import PicassoModel, _atomic_write_bytes
+from ..hub import PicassoModel
 from ..predict import resolve_device
 from ._data import TrainingPairs, dataset_property_names, split_indices
 from ._loss import quantized_regression_loss
@@ -236,9 +237,9 @@ def save_checkpoint(directory, *, network, optimizer, state):
         optimizer=optim_plain,
         weights_sha256=hashlib.sha256(data).hexdigest(),
     )
-    _atomic_write_bytes(directory / CHECKPOINT_WEIGHTS, data)
+    atomic_write_bytes(directory / CHECKPOINT_WEIGHTS, data)
     text = json.dumps(record, indent=1) + "\n"
-    _atomic_write_bytes(directory / CHECKPOINT_STATE, text.encode())
+    atomic_write_bytes(directory / CHECKPOINT_STATE, text.encode())
 
 
 def load_checkpoint(directory):
