@@ -92,4 +92,3 @@ def _import_sdss_frames_to_cache():
 
 
 _import_sdss_frames_to_cache()
-
