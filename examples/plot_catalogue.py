@@ -25,9 +25,12 @@ from astropy.table import Table
 import picasso_astro
 from picasso_astro.sdss import download_frames
 
+# The first two positions are bright compact sources whose colours (z two
+# magnitudes brighter than i) mark them as stars rather than galaxies:
+# picasso_astro does not classify sources, and its maps of a star mean nothing.
 catalogue = Table(
     {
-        "name": ["gal-a", "gal-b", "gal-c", "elsewhere"],
+        "name": ["star-a", "star-b", "galaxy-c", "elsewhere"],
         "ra": [200.43681677, 200.48877278, 200.50993224, 10.0],
         "dec": [36.86442291, 36.78051463, 36.73092147, 10.0],
     }

@@ -24,7 +24,7 @@ from picasso_astro.sdss import download_frames, find_frames
 
 frames = download_frames(4510, 4, 30)
 
-target = SkyCoord(200.43681677, 36.86442291, unit="deg")
+target = SkyCoord(200.50993224, 36.73092147, unit="deg")
 (maps,) = picasso_astro.predict(frames, targets=target)
 
 # %%

@@ -7,8 +7,8 @@ uncertainties, the mask and the provenance. Any FITS tool reads it.
 """
 
 # %%
-# Maps of a second galaxy in the same SDSS field
-# ----------------------------------------------
+# Maps of a galaxy in an SDSS field
+# ---------------------------------
 import tempfile
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from picasso_astro.sdss import download_frames
 
 frames = download_frames(4510, 4, 30)
 
-target = SkyCoord(200.48877278, 36.78051463, unit="deg")
+target = SkyCoord(200.50993224, 36.73092147, unit="deg")
 (maps,) = picasso_astro.predict(frames, targets=target)
 
 # %%

@@ -32,7 +32,7 @@ print(sorted(p.name for p in frames.iterdir()))
 # Give the frames and the galaxy's position. ``predict`` cuts the galaxy out
 # of each frame, aligns the bands, removes the residual background, matches
 # the PSFs and masks stars and neighbours, then runs the bundled model.
-target = SkyCoord(200.43681677, 36.86442291, unit="deg")
+target = SkyCoord(200.50993224, 36.73092147, unit="deg")
 (maps,) = picasso_astro.predict(frames, targets=target)
 print(maps)
 
