@@ -5,6 +5,22 @@ import numpy as np
 PROPERTY_NAMES = ("stellar_mass", "sfr", "stellar_age")
 
 
+def tiny_model_config():
+    """A small model configuration for the synthetic properties."""
+    from picasso_astro.config import ModelConfig
+    from picasso_astro.properties import PROPERTIES
+
+    return ModelConfig(
+        properties={
+            n: {"bin_edges": list(PROPERTIES[n].bin_edges)} for n in PROPERTY_NAMES
+        },
+        width=4,
+        depth=2,
+        groups=2,
+        name="tiny",
+    )
+
+
 class SyntheticGalaxies:
     """Gaussian blobs whose truth follows from their flux and colour.
 

@@ -3,11 +3,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from synthetic import PROPERTY_NAMES, SyntheticGalaxies
+from synthetic import PROPERTY_NAMES, SyntheticGalaxies, tiny_model_config
 
-from picasso_astro.config import ModelConfig
 from picasso_astro.exceptions import PicassoInputError
-from picasso_astro.properties import PROPERTIES
 from picasso_astro.training import _cli_train
 from picasso_astro.training._cli_train import (
     evaluate_command,
@@ -28,15 +26,7 @@ from picasso_astro.training.trainer import TrainConfig, fit
 def trained(tmp_path_factory):
     galaxies = SyntheticGalaxies(n=16, size=32, seed=0)
     run = tmp_path_factory.mktemp("run")
-    config = ModelConfig(
-        properties={
-            n: {"bin_edges": list(PROPERTIES[n].bin_edges)} for n in PROPERTY_NAMES
-        },
-        width=4,
-        depth=2,
-        groups=2,
-        name="tiny",
-    )
+    config = tiny_model_config()
     fit(
         galaxies,
         run,

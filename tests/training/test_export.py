@@ -4,12 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from synthetic import PROPERTY_NAMES, SyntheticGalaxies
+from synthetic import SyntheticGalaxies, tiny_model_config
 
-from picasso_astro.config import ModelConfig
 from picasso_astro.exceptions import PicassoInputError
 from picasso_astro.hub import load_model
-from picasso_astro.properties import PROPERTIES
 from picasso_astro.training._cli_train import push_command
 from picasso_astro.training.export import HUB_FILES, export_run, push_to_hub
 from picasso_astro.training.trainer import TrainConfig, fit, model_from_checkpoint
@@ -44,15 +42,7 @@ METRICS = {
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("run")
-    config = ModelConfig(
-        properties={
-            n: {"bin_edges": list(PROPERTIES[n].bin_edges)} for n in PROPERTY_NAMES
-        },
-        width=4,
-        depth=2,
-        groups=2,
-        name="tiny",
-    )
+    config = tiny_model_config()
     fit(
         SyntheticGalaxies(n=8, size=32),
         directory,
