@@ -137,12 +137,12 @@ def _target_label(name, coord):
     return f"J{coord.ra.deg:09.5f}{coord.dec.deg:+09.5f}"
 
 
-def _frame_galaxies(frames, targets, config, options):
+def _frame_galaxies(frames, parsed_targets, config, options):
     """Yield one `_FrameGalaxy` (or the error) per target, reading each frame once."""
     from .preprocess import prepare_target
     from .sdss import SDSSField, find_frames, frames_containing
 
-    coords, names, radii = _parse_targets(targets)
+    coords, names, radii = parsed_targets
     if isinstance(frames, dict) and all(
         isinstance(v, SDSSField) for v in frames.values()
     ):
@@ -266,8 +266,9 @@ def predict(
     loaded.to(torch_device)
     loaded.network.to(memory_format=torch.channels_last)
     if targets is not None:
-        galaxies = _frame_galaxies(inputs, targets, loaded.config, preprocessing)
-        total = len(_parse_targets(targets)[0])
+        parsed = _parse_targets(targets)
+        galaxies = _frame_galaxies(inputs, parsed, loaded.config, preprocessing)
+        total = len(parsed[0])
     else:
         if preprocessing:
             msg = "preprocessing options apply only to frames with targets="

@@ -75,6 +75,20 @@ FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
 
 
+#: Per-galaxy arrays of a shard, written and read under these names.
+_ARRAY_KEYS = (
+    "images",
+    "noise_level",
+    "poisson_scale",
+    "mask",
+    "contaminant",
+    "truth",
+    "truth_valid",
+    "psf",
+    "index",
+)
+
+
 def base_attrs():
     """Attributes every dataset carries: bands, pixel scale, property names/units.
 
@@ -181,18 +195,8 @@ class ShardWriter:
     def write(self, slot, record):
         """Store galaxy ``record`` (a dict, see the module docstring) at ``slot``."""
         f = self.file
-        for key in (
-            "images",
-            "noise_level",
-            "poisson_scale",
-            "mask",
-            "contaminant",
-            "truth",
-        ):
+        for key in _ARRAY_KEYS:
             f[key][slot] = record[key]
-        f["truth_valid"][slot] = record["truth_valid"]
-        f["psf"][slot] = record["psf"]
-        f["index"][slot] = record["index"]
         row = np.zeros((), dtype=f["params"].dtype)
         for name in self.param_names:
             row[name] = record["params"].get(name, np.nan)
@@ -289,20 +293,7 @@ class ShardedDataset:
         """
         number, slot = self._locate(index)
         f = self._file(number)
-        item = {
-            key: f[key][slot]
-            for key in (
-                "images",
-                "noise_level",
-                "poisson_scale",
-                "mask",
-                "contaminant",
-                "truth",
-                "truth_valid",
-                "psf",
-                "index",
-            )
-        }
+        item = {key: f[key][slot] for key in _ARRAY_KEYS}
         row = f["params"][slot]
         item["params"] = {name: float(row[name]) for name in row.dtype.names}
         extras = f["extras"][slot]
