@@ -18,10 +18,17 @@ Examples:
   picasso-predict --frames frames/ --catalog galaxies.csv -o maps/
   picasso-predict galaxy1-*.fits galaxy2-*.fits -o maps/ --skip-errors
   picasso-predict cube.fits -o maps/ --model path/to/model --device cpu
+  picasso-predict --frames frames/ --catalog big.csv -o maps/ --resume
+  picasso-predict --frames frames/ --catalog big.csv -o maps/ \\
+      --scheduler tcp://scheduler:8786
 
 Files of one galaxy share a name but for the band letter (u, g, r, i, z) or
-carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits. With
---frames, each catalogue row is cut out of the frame that holds it.
+carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits as it
+finishes, and OUTDIR/summary.ecsv lists every galaxy as done, failed or
+skipped. With --frames, each catalogue row is cut out of the frame that holds
+it; frames are read once per field. --resume skips galaxies whose map file is
+already complete. With --scheduler, fields are spread over the workers of a
+Dask cluster (the workers must see the frames and OUTDIR).
 """
 
 
@@ -56,6 +63,17 @@ carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits. With
 @click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--overwrite", is_flag=True, help="Replace existing map files.")
 @click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip galaxies whose map file exists and is complete; redo the rest.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Dask scheduler address (e.g. tcp://host:8786) to spread the work over.",
+)
+@click.option(
     "--skip-errors",
     is_flag=True,
     help="Report bad galaxies and go on; exit 0 if the rest succeed.",
@@ -74,64 +92,82 @@ def predict_command(
     device,
     batch_size,
     overwrite,
+    resume,
+    scheduler,
     skip_errors,
     progress,
 ):
     """Predict resolved property maps from five-band SDSS cutouts or frames."""
+    from .catalogue import predict_to_files
     from .hub import load_model
-    from .predict import predict
 
     if bool(frames) != bool(catalog):
         raise click.UsageError("--frames and --catalog go together")
     if bool(cutouts) == bool(frames):
         raise click.UsageError("give either CUTOUT files or --frames with --catalog")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
     targets = _read_catalog(catalog) if catalog else None
     if progress is None:
         progress = sys.stderr.isatty()
-    outdir = Path(outdir)
     try:
         loaded = load_model(model)
     except PicassoModelError as exc:
         raise click.ClickException(str(exc)) from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PicassoWarning)
-        try:
-            results = predict(
+    counts = {"done": 0, "failed": 0, "skipped": 0}
+
+    def report(row):
+        counts[row["status"]] += 1
+        if row["status"] == "failed":
+            click.echo(f"error: {row['message']}", err=True)
+        elif row["status"] == "done" and not progress:
+            click.echo(f"wrote {row['file']}")
+
+    client = _connect(scheduler) if scheduler else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PicassoWarning)
+            predict_to_files(
                 frames if frames else list(cutouts),
+                outdir,
                 targets=targets,
                 model=loaded,
                 device=device,
                 batch_size=batch_size,
-                on_error="skip",
+                client=client,
+                resume=resume,
+                overwrite=overwrite,
                 progress=progress,
+                on_outcome=report,
             )
-        except (PicassoInputError, TypeError) as exc:
-            raise click.ClickException(str(exc)) from None
-    failed = 0
-    for warning in caught:
-        if issubclass(warning.category, PicassoWarning):
-            click.echo(
-                f"error: {str(warning.message).removeprefix('skipped: ')}", err=True
-            )
-            failed += 1
-    written = 0
-    for maps in results:
-        if maps is None:
-            continue
-        path = outdir / f"{maps.meta['galaxy']}.fits"
-        try:
-            maps.write(path, overwrite=overwrite)
-        except FileExistsError:
-            click.echo(f"error: {path} exists; use --overwrite to replace it", err=True)
-            failed += 1
-            continue
-        written += 1
-        click.echo(f"wrote {path}")
-    click.echo(f"{written} galaxies written, {failed} failed", err=True)
-    if failed and not skip_errors:
+    except (PicassoInputError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if client is not None:
+            client.close()
+    summary = Path(outdir) / "summary.ecsv"
+    click.echo(
+        f"{counts['done']} galaxies written, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped (complete already); summary in {summary}",
+        err=True,
+    )
+    if counts["failed"] and not skip_errors:
         sys.exit(1)
-    if written == 0:
+    if counts["done"] == 0 and counts["skipped"] == 0:
         sys.exit(1)
+
+
+def _connect(address):
+    try:
+        from distributed import Client
+    except ImportError:
+        msg = "--scheduler needs Dask distributed: pip install 'picasso_astro[dask]'"
+        raise click.ClickException(msg) from None
+    try:
+        return Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        msg = f"could not connect to the Dask scheduler at {address}: {exc}"
+        raise click.ClickException(msg) from None
 
 
 def _read_catalog(path):

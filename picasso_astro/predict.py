@@ -4,14 +4,11 @@ import warnings
 
 import numpy as np
 
-from . import __version__
 from .exceptions import PicassoInputError, PicassoWarning
 from .hub import load_model
-from .inputs import parse_inputs
-from .maps import PropertyMaps
-from .preprocess import _parse_targets, align_bands, stack_bands, to_model_input
+from .preprocess import _parse_targets
 
-__all__ = ["predict", "resolve_device", "run_network"]
+__all__ = ["iter_outcomes", "predict", "resolve_device", "run_network"]
 
 #: Images larger than this on a side are processed in overlapping tiles.
 DEFAULT_TILE_SIZE = 512
@@ -97,106 +94,107 @@ def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
     return values, sigmas
 
 
-def _prepare(galaxy, config):
-    aligned = align_bands(galaxy.images)
-    cube, mask = stack_bands(aligned)
-    x = to_model_input(cube, mask, softening=config.softening)
-    steps = {
-        band: image.meta.get("reprojected_to")
-        and f"reprojected onto {image.meta['reprojected_to']}"
-        for band, image in aligned.items()
-    }
-    flux = {band: image.meta.get("flux_unit") for band, image in galaxy.images.items()}
-    return x, mask, aligned["r"].wcs, {"alignment": steps, "flux_unit": flux}
-
-
-class _FrameGalaxy:
-    """A galaxy cut out of SDSS frames (`~picasso_astro.preprocess.PreparedTarget`)."""
-
-    def __init__(self, target, sources):
-        self.target = target
-        self.name = target.name
-        self.sources = sources
-
-    def model_input(self, config):
-        cube, mask = self.target.cube()
-        x = to_model_input(cube, mask, softening=config.softening)
-        return x, mask, self.target.wcs, self.target.steps
-
-
-def _cutout_size(config):
-    cutout = config.cutout
-    if cutout.get("kind") == "half_light":
-        return {"half_light_radii": float(cutout["factor"])}
-    return int(cutout.get("size", 256))
-
-
-def _target_label(name, coord):
-    if name:
-        return str(name)
-    return f"J{coord.ra.deg:09.5f}{coord.dec.deg:+09.5f}"
-
-
-def _frame_galaxies(frames, parsed_targets, config, options):
-    """Yield one `_FrameGalaxy` (or the error) per target, reading each frame once."""
-    from .preprocess import prepare_target
-    from .sdss import SDSSField, find_frames, frames_containing
-
-    coords, names, radii = parsed_targets
-    if isinstance(frames, dict) and all(
-        isinstance(v, SDSSField) for v in frames.values()
-    ):
-        fields = frames
-    else:
-        fields = find_frames(frames)
-    options = dict(options or {})
-    # A frame whose header cannot be read fails only the targets that no other
-    # frame holds, not the whole catalogue.
-    readable, unreadable = {}, []
-    for key, field in fields.items():
-        try:
-            field.contains(coords[0])
-            readable[key] = field
-        except PicassoInputError as exc:
-            unreadable.append(str(exc))
-    for index, coord in enumerate(coords):
-        label = _target_label(names[index], coord)
-        try:
-            found = frames_containing(coord, readable)
-            if not found:
-                msg = (
-                    f"target {label} (RA {coord.ra.deg:.5f}, Dec {coord.dec.deg:+.5f}) "
-                    "lies outside every frame given; check its coordinates or add "
-                    "the frames that contain it"
-                )
-                if unreadable:
-                    msg += "; some frames could not be read: " + "; ".join(unreadable)
-                raise PicassoInputError(msg)
-            field = found[0]
-            target_options = dict(options)
-            if target_options.get("psfield") is None:
-                target_options["psfield"] = field.psfield_data()
-            target = prepare_target(
-                field.images(),
-                coord,
-                size=_cutout_size(config),
-                name=label,
-                half_light_radius=None if radii is None else radii[index],
-                **target_options,
-            )
-            target.steps["field"] = field.name
-            sources = [str(field.image(band).meta.get("file", "")) for band in "ugriz"]
-            yield _FrameGalaxy(target, sources)
-        except PicassoInputError as exc:
-            yield exc
-
-
 def _progress(iterable, enabled, total):
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, unit="galaxy", desc="picasso")
+
+
+def _select(units, keep):
+    from ._stream import FieldUnit, GalaxyUnit
+
+    selected = []
+    for unit in units:
+        if isinstance(unit, FieldUnit):
+            targets = [t for t in unit.targets if t[0] in keep]
+            unit = FieldUnit(unit.field, targets)
+        else:
+            unit = GalaxyUnit([g for g in unit.galaxies if g[0] in keep])
+        if len(unit):
+            selected.append(unit)
+    return selected
+
+
+def iter_outcomes(
+    inputs,
+    *,
+    targets=None,
+    model=None,
+    device="auto",
+    batch_size=4,
+    tile_size=None,
+    preprocessing=None,
+    client=None,
+    output_dir=None,
+    overwrite=False,
+    select=None,
+):
+    """Plan the work and return a stream of per-galaxy outcomes.
+
+    Parameters are those of `predict`, plus ``output_dir`` (Dask workers
+    write the map files themselves) and ``select``, a callable
+    ``select(names, properties) -> set of indices`` choosing which galaxies
+    to run.
+
+    Returns
+    -------
+    outcomes : iterator of `~picasso_astro._stream.Outcome`
+        In the order galaxies finish.
+    total : int
+        How many galaxies will come.
+    """
+    import torch
+
+    from ._stream import plan_units, stream_outcomes, unit_items
+
+    if int(batch_size) < 1:
+        msg = f"batch_size must be a positive integer, not {batch_size!r}"
+        raise ValueError(msg)
+    batch_size = int(batch_size)
+    tile_size = DEFAULT_TILE_SIZE if tile_size is None else int(tile_size)
+    if targets is None and preprocessing:
+        msg = "preprocessing options apply only to frames with targets="
+        raise ValueError(msg)
+    loaded = load_model(model)
+    parsed = _parse_targets(targets) if targets is not None else None
+    names, units, failed = plan_units(inputs, parsed, group_size=4 * batch_size)
+    if select is not None:
+        keep = select(names, loaded.property_names)
+        units = _select(units, keep)
+        failed = [outcome for outcome in failed if outcome.index in keep]
+    total = len(failed) + sum(len(unit) for unit in units)
+    options = {
+        "device": device,
+        "batch_size": batch_size,
+        "tile_size": tile_size,
+        "preprocessing": dict(preprocessing or {}),
+        "output_dir": None if output_dir is None else str(output_dir),
+        "overwrite": overwrite,
+    }
+
+    def local():
+        torch_device = resolve_device(device)
+        loaded.to(torch_device)
+        loaded.network.to(memory_format=torch.channels_last)
+        yield from failed
+        for unit in units:
+            items = unit_items(unit, loaded.config, options["preprocessing"])
+            yield from stream_outcomes(
+                items, loaded, torch_device, batch_size=batch_size, tile_size=tile_size
+            )
+
+    def distributed():
+        from ._dask import distributed_outcomes
+
+        yield from failed
+        yield from distributed_outcomes(client, units, loaded, options)
+
+    if client is None:
+        resolve_device(device)
+        return local(), total
+    return distributed(), total
 
 
 def predict(
@@ -210,6 +208,7 @@ def predict(
     progress=False,
     tile_size=DEFAULT_TILE_SIZE,
     preprocessing=None,
+    client=None,
 ):
     """Predict resolved property maps for one or more galaxies.
 
@@ -230,11 +229,12 @@ def predict(
         degrees and may have ``name`` and ``half_light_radius`` in arcsec). Each
         galaxy is cut out at the model's cutout size, its bands aligned,
         background-subtracted, PSF-matched and cleaned of stars and neighbours
-        (`~picasso_astro.preprocess.prepare_target`).
+        (`~picasso_astro.preprocess.prepare_target`). Galaxies are taken
+        field by field: each frame is decompressed once.
     model : str, `~pathlib.Path` or `~picasso_astro.hub.PicassoModel`, optional
         A model directory or a loaded model; the bundled default if omitted.
     device : str
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        ``"auto"``, ``"cpu"`` or ``"cuda"`` (on each Dask worker with ``client``).
     batch_size : int
         Galaxies of the same size run through the network together.
     on_error : {"raise", "skip"}
@@ -247,83 +247,40 @@ def predict(
     preprocessing : dict, optional
         Options for `~picasso_astro.preprocess.prepare_target` with ``targets``,
         e.g. ``{"match_psf": False, "psf_fwhm": 1.4}``.
+    client : `distributed.Client`, optional
+        Spread the work over a Dask cluster: one task per SDSS field (or per
+        group of cutouts), the model sent once to each worker; a task whose
+        worker dies is run again on another.
 
     Returns
     -------
     maps : list of `~picasso_astro.maps.PropertyMaps` or None
         One per galaxy, in input order; None for a skipped galaxy.
-    """
-    import torch
 
+    See Also
+    --------
+    picasso_astro.catalogue.predict_to_files : for catalogues too large to keep
+        in memory, writing each galaxy's file as it finishes (resumable).
+    """
     if on_error not in ("raise", "skip"):
         msg = f"on_error must be 'raise' or 'skip', not {on_error!r}"
         raise ValueError(msg)
-    if int(batch_size) < 1:
-        msg = f"batch_size must be a positive integer, not {batch_size!r}"
-        raise ValueError(msg)
-    loaded = load_model(model)
-    torch_device = resolve_device(device)
-    loaded.to(torch_device)
-    loaded.network.to(memory_format=torch.channels_last)
-    if targets is not None:
-        parsed = _parse_targets(targets)
-        galaxies = _frame_galaxies(inputs, parsed, loaded.config, preprocessing)
-        total = len(parsed[0])
-    else:
-        if preprocessing:
-            msg = "preprocessing options apply only to frames with targets="
-            raise ValueError(msg)
-        galaxies = parse_inputs(inputs)
-        total = len(galaxies)
+    outcomes, total = iter_outcomes(
+        inputs,
+        targets=targets,
+        model=model,
+        device=device,
+        batch_size=batch_size,
+        tile_size=tile_size,
+        preprocessing=preprocessing,
+        client=client,
+    )
     results = [None] * total
-
-    def fail(index, error):
-        if on_error == "raise":
-            raise error
-        warnings.warn(f"skipped: {error}", PicassoWarning, stacklevel=3)
-
-    prepared = []
-    for index, galaxy in enumerate(_progress(galaxies, progress, total)):
-        if isinstance(galaxy, Exception):
-            fail(index, galaxy)
-            continue
-        try:
-            if isinstance(galaxy, _FrameGalaxy):
-                prepared.append((index, galaxy, *galaxy.model_input(loaded.config)))
-            else:
-                prepared.append((index, galaxy, *_prepare(galaxy, loaded.config)))
-        except PicassoInputError as exc:
-            fail(index, exc)
-            continue
-        if len(prepared) >= batch_size:
-            _run_batch(prepared, loaded, torch_device, tile_size, results)
-            prepared = []
-    if prepared:
-        _run_batch(prepared, loaded, torch_device, tile_size, results)
+    for outcome in _progress(outcomes, progress, total):
+        if outcome.error is None:
+            results[outcome.index] = outcome.maps
+        elif on_error == "raise":
+            raise outcome.error
+        else:
+            warnings.warn(f"skipped: {outcome.error}", PicassoWarning, stacklevel=2)
     return results
-
-
-def _run_batch(prepared, loaded, device, tile_size, results):
-    by_shape = {}
-    for item in prepared:
-        by_shape.setdefault(item[2].shape, []).append(item)
-    for items in by_shape.values():
-        x = np.stack([item[2] for item in items])
-        values, sigmas = run_network(
-            loaded.network, x, device=device, tile_size=tile_size
-        )
-        for (index, galaxy, _, mask, wcs, steps), value, sigma in zip(
-            items, values, sigmas, strict=True
-        ):
-            meta = {
-                "galaxy": galaxy.name,
-                "model": loaded.name,
-                "model_revision": loaded.revision,
-                "model_source": loaded.source,
-                "package_version": __version__,
-                "inputs": list(galaxy.sources),
-                "preprocessing": steps,
-            }
-            results[index] = PropertyMaps.from_arrays(
-                value, sigma, mask, names=loaded.property_names, wcs=wcs, meta=meta
-            )

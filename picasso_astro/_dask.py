@@ -1,0 +1,194 @@
+"""Work units run on Dask distributed workers.
+
+Each unit (one SDSS field, or a group of cutouts) is one task.  The model
+travels once to every worker (scattered, replicated) and is built once per
+worker process; each task returns one `~picasso_astro._stream.Outcome` per
+galaxy.  A worker that dies takes its running task with it: the scheduler
+runs it again elsewhere, and only a unit that kills workers repeatedly is
+reported as failed, galaxy by galaxy.
+"""
+
+import hashlib
+import os
+
+from .exceptions import PicassoInputError
+
+__all__ = ["distributed_outcomes", "worker_model_loads"]
+
+#: Models built in this (worker) process, by weights digest.
+_WORKER_MODELS = {}
+#: How many times this process built a model (to check "once per worker").
+_LOADS = []
+
+
+def worker_model_loads():
+    """Return the digests of the models this process has built, in order."""
+    return list(_LOADS)
+
+
+def model_payload(loaded):
+    """Return ``(digest, (config dict, safetensors bytes))`` for shipping a model."""
+    from safetensors.torch import save
+
+    state = {
+        key: value.detach().cpu().contiguous()
+        for key, value in loaded.network.state_dict().items()
+    }
+    weights = save(state)
+    digest = hashlib.sha256(weights).hexdigest()
+    return digest, (loaded.config.to_dict(), loaded.source, weights)
+
+
+def _worker_model(digest, payload, device):
+    import torch
+    from safetensors.torch import load
+
+    from .config import ModelConfig
+    from .hub import PicassoModel
+    from .predict import resolve_device
+
+    key = (digest, str(device))
+    if key not in _WORKER_MODELS:
+        config_dict, source, weights = payload
+        config = ModelConfig.from_dict(config_dict, source=source)
+        network = config.build_network()
+        network.load_state_dict(load(weights))
+        network.eval()
+        torch_device = resolve_device(device)
+        loaded = PicassoModel(network, config, source=source).to(torch_device)
+        loaded.network.to(memory_format=torch.channels_last)
+        _WORKER_MODELS[key] = (loaded, torch_device)
+        _LOADS.append(digest)
+    return _WORKER_MODELS[key]
+
+
+def run_unit(unit, digest, payload, options):
+    """Run one work unit on a worker; return its outcomes.
+
+    Parameters
+    ----------
+    unit : `~picasso_astro._stream.FieldUnit` or `~picasso_astro._stream.GalaxyUnit`
+    digest : str
+        The weights' SHA-256, key of the per-worker model cache.
+    payload : tuple
+        From `model_payload`.
+    options : dict
+        ``device``, ``batch_size``, ``tile_size``, ``preprocessing``,
+        ``output_dir``, ``overwrite``.
+
+    Returns
+    -------
+    outcomes : list of `~picasso_astro._stream.Outcome`
+        With maps, or with ``output`` set and no maps when writing files.
+    """
+    from ._stream import stream_outcomes, unit_items
+    from .catalogue import write_outcome
+
+    loaded, device = _worker_model(digest, payload, options["device"])
+    items = unit_items(unit, loaded.config, options["preprocessing"])
+    outcomes = []
+    for outcome in stream_outcomes(
+        items,
+        loaded,
+        device,
+        batch_size=options["batch_size"],
+        tile_size=options["tile_size"],
+    ):
+        if options["output_dir"] is not None:
+            write_outcome(outcome, options["output_dir"])
+        outcome.worker = f"pid {os.getpid()}"
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _unit_label(unit):
+    field = getattr(unit, "field", None)
+    return f"field {field.name}" if field is not None else "a group of cutouts"
+
+
+def _unit_failed(unit, error):
+    from ._stream import FieldUnit, Outcome
+
+    if isinstance(unit, FieldUnit):
+        entries = [(t[0], t[1]) for t in unit.targets]
+        field = unit.field.name
+    else:
+        entries = [(index, galaxy.name) for index, galaxy in unit.galaxies]
+        field = ""
+    return [Outcome(index, name, field, error=error) for index, name in entries]
+
+
+def _error_for(unit, exc):
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        msg = (
+            f"{_unit_label(unit)}: the Dask workers running it died repeatedly "
+            f"({exc}); it was given up.  Check the workers' memory and logs"
+        )
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+        msg = f"{_unit_label(unit)} failed on a Dask worker: {reason}"
+    return PicassoInputError(msg)
+
+
+def distributed_outcomes(client, units, loaded, options, *, in_flight=None):
+    """Run units on a Dask cluster and yield outcomes as they come back.
+
+    Parameters
+    ----------
+    client : `distributed.Client`
+    units : list
+        Work units from `~picasso_astro._stream.plan_units`.
+    loaded : `~picasso_astro.hub.PicassoModel`
+    options : dict
+        See `run_unit`.
+    in_flight : int, optional
+        Units submitted at a time (default: twice the workers' threads), so
+        that a catalogue of any length needs bounded memory.
+
+    Yields
+    ------
+    outcome : `~picasso_astro._stream.Outcome`
+    """
+    from distributed import as_completed
+
+    if in_flight is None:
+        threads = sum(client.nthreads().values()) or 1
+        in_flight = 2 * threads
+    digest, payload = model_payload(loaded)
+    [payload_future] = client.scatter([payload], broadcast=True, hash=False)
+    pending = iter(units)
+    running = {}
+
+    def submit_next():
+        unit = next(pending, None)
+        if unit is None:
+            return False
+        future = client.submit(
+            run_unit, unit, digest, payload_future, options, pure=False
+        )
+        running[future.key] = (future, unit)
+        completed.add(future)
+        return True
+
+    completed = as_completed()
+    for _ in range(in_flight):
+        if not submit_next():
+            break
+    try:
+        for future in completed:
+            _, unit = running.pop(future.key)
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # any task failure is reported per galaxy
+                outcomes = _unit_failed(unit, _error_for(unit, exc))
+            future.release()
+            yield from outcomes
+            submit_next()
+    finally:
+        # Stopped early (an error raised, or the caller gave up): nothing
+        # should go on running for nobody.
+        client.cancel([future for future, _ in running.values()])
+        running.clear()
+        payload_future.release()
