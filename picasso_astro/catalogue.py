@@ -44,8 +44,8 @@ def map_file_complete(path, properties=None):
     if not path.is_file():
         return False
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             with fits.open(path, memmap=False, checksum=True) as hdulist:
                 header = hdulist[0].header
                 if header.get("ORIGIN") != "picasso_astro" or "PROPS" not in header:
@@ -57,12 +57,12 @@ def map_file_complete(path, properties=None):
                 names = ["MASK"]
                 for name in listed:
                     names += [name.upper(), f"{name.upper()}_ERR"]
-                for name in names:
-                    if hdulist[name].data is None:
-                        return False
-    except (OSError, ValueError, KeyError, IndexError, TypeError, Warning):
+                if any(hdulist[name].data is None for name in names):
+                    return False
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
         return False
-    return True
+    # Checksum failures and truncation are warnings in astropy, not errors.
+    return not caught
 
 
 def write_outcome(outcome, output_dir):

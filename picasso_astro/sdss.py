@@ -593,8 +593,8 @@ def find_frames(source):
     Parameters
     ----------
     source : str, `~pathlib.Path` or iterable of them
-        A directory (searched recursively for ``frame-*.fits*`` and
-        ``psField-*.fit*``) or a list of files.
+        Directories (searched recursively for ``frame-*.fits*`` and
+        ``psField-*.fit*``) and files.
 
     Returns
     -------
@@ -607,16 +607,16 @@ def find_frames(source):
         If no SDSS frame is found or a band appears twice for one field.
     """
     if isinstance(source, str | Path):
-        source = Path(source)
-        if source.is_dir():
-            files = sorted(p for p in source.rglob("*") if p.is_file())
-        elif source.is_file():
-            files = [source]
+        source = [source]
+    files = []
+    for item in map(Path, source):
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.is_file())
+        elif item.is_file():
+            files.append(item)
         else:
-            msg = f"{source} is neither a directory nor a file; check the path"
+            msg = f"{item} is neither a directory nor a file; check the path"
             raise PicassoInputError(msg)
-    else:
-        files = [Path(p) for p in source]
     fields = {}
     psfields = {}
     for path in files:
