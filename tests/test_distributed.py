@@ -1,0 +1,194 @@
+"""predict and predict_to_files on a Dask LocalCluster of two worker processes."""
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from click.testing import CliRunner
+from helpers import make_band_hdus
+
+from picasso_astro import PicassoWarning, PropertyMaps, predict
+from picasso_astro._dask import worker_model_loads
+from picasso_astro.catalogue import map_file_complete, map_path, predict_to_files
+from picasso_astro.cli import main
+from picasso_astro.config import ModelConfig
+from picasso_astro.hub import PicassoModel, save_model
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    with distributed.Client(cluster) as dask_client:
+        yield dask_client
+    cluster.close()
+
+
+@pytest.fixture
+def galaxy_files(tmp_path):
+    paths = []
+    for number in range(6):
+        for band, hdu in make_band_hdus(seed=number).items():
+            path = tmp_path / f"gal{number}-{band}.fits"
+            hdu.writeto(path)
+            paths.append(path)
+    return paths
+
+
+def test_results_match_local_and_model_loaded_once_per_worker(
+    client, galaxy_files, tiny_model_dir
+):
+    local = predict(galaxy_files, model=tiny_model_dir, device="cpu")
+    remote = predict(
+        galaxy_files, model=tiny_model_dir, device="cpu", batch_size=1, client=client
+    )
+    assert len(remote) == 6
+    for ours, theirs in zip(local, remote, strict=True):
+        assert isinstance(theirs, PropertyMaps)
+        assert theirs.meta["galaxy"] == ours.meta["galaxy"]
+        np.testing.assert_allclose(theirs["sfr"].data, ours["sfr"].data, atol=1e-5)
+        assert theirs.wcs.wcs.compare(ours.wcs.wcs)
+    # Six galaxies in groups of four: two tasks; again, to see the cache used.
+    predict(galaxy_files, model=tiny_model_dir, device="cpu", client=client)
+    loads = client.run(worker_model_loads)
+    assert all(len(set(digests)) == len(digests) for digests in loads.values())
+    assert sum(len(digests) for digests in loads.values()) >= 1
+
+
+def test_errors_come_back_per_galaxy(client, galaxy_files, tiny_model_dir, tmp_path):
+    broken = tmp_path / "bad-r.fits"
+    broken.write_text("not a FITS file")
+    with pytest.warns(PicassoWarning, match="bad|missing|FITS"):
+        results = predict(
+            [*galaxy_files[:5], broken],
+            model=tiny_model_dir,
+            device="cpu",
+            on_error="skip",
+            client=client,
+        )
+    assert isinstance(results[0], PropertyMaps)
+    assert results[1] is None
+
+
+def test_cli_scheduler(client, galaxy_files, tiny_model_dir, tmp_path):
+    out = tmp_path / "maps"
+    result = CliRunner().invoke(
+        main,
+        [
+            *map(str, galaxy_files),
+            "-o",
+            str(out),
+            "--model",
+            str(tiny_model_dir),
+            "--scheduler",
+            client.scheduler.address,
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 galaxies written" in result.output
+    assert all(map_file_complete(map_path(out, f"gal{n}")) for n in range(6))
+
+
+def test_cli_scheduler_unreachable(galaxy_files, tiny_model_dir, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        [
+            *map(str, galaxy_files[:5]),
+            "-o",
+            str(tmp_path),
+            "--model",
+            str(tiny_model_dir),
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "could not connect to the Dask scheduler" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def model_64(tmp_path_factory):
+    config = ModelConfig(
+        width=4, depth=2, groups=2, name="tiny-64", cutout={"kind": "fixed", "size": 64}
+    )
+    directory = tmp_path_factory.mktemp("model64-dask")
+    save_model(PicassoModel(config.build_network(), config), directory)
+    return directory
+
+
+def _kill_a_busy_worker(client, deadline):
+    """SIGKILL the process of a worker while it runs one of our tasks."""
+    while time.monotonic() < deadline:
+        busy = [
+            address
+            for address, keys in client.processing().items()
+            if any("run_unit" in str(key) for key in keys)
+        ]
+        if busy:
+            pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+            os.kill(pid, signal.SIGKILL)
+            return pid
+        time.sleep(0.02)
+    return None
+
+
+def test_killed_worker_does_not_lose_the_run(client, shared_data, model_64, tmp_path):
+    from picasso_astro import sdss
+
+    folders = [
+        shared_data / "sdss" / name
+        for name in (
+            "field-004510-4-0030",
+            "field-002583-2-0136",
+            "field-005405-6-0099",
+        )
+    ]
+    fields = sdss.find_frames(folders)
+    coords = []
+    for fld in fields.values():
+        wcs, _ = fld._geometry()
+        coords += [wcs.pixel_to_world(x, y) for x, y in ((500, 400), (1200, 900))]
+    coords = SkyCoord(coords)
+    out = tmp_path / "maps"
+    box = {}
+
+    def run():
+        try:
+            box["summary"] = predict_to_files(
+                folders,
+                out,
+                targets=coords,
+                model=model_64,
+                device="cpu",
+                preprocessing={"match_psf": False},
+                client=client,
+            )
+        except BaseException as exc:  # handed to the test thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = _kill_a_busy_worker(client, time.monotonic() + 120)
+    thread.join(timeout=600)
+    assert killed is not None, "no task was seen running on a worker"
+    assert "error" not in box, box.get("error")
+    summary = box["summary"]
+    assert list(summary["status"]) == ["done"] * 6, list(summary["message"])
+    for row in summary:
+        assert map_file_complete(row["file"])
+    client.wait_for_workers(2, timeout=120)
+    assert killed not in client.run(os.getpid).values()
