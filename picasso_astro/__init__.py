@@ -10,6 +10,7 @@ try:
 except ImportError:  # pragma: no cover - only without an installed version file
     __version__ = "0.0.0"
 
+from .catalogue import predict_to_files
 from .exceptions import PicassoInputError, PicassoModelError, PicassoWarning
 from .hub import load_model
 from .maps import PropertyMaps
@@ -23,4 +24,5 @@ __all__ = [
     "__version__",
     "load_model",
     "predict",
+    "predict_to_files",
 ]

@@ -18,7 +18,14 @@ from .exceptions import PicassoInputError
 from .maps import PropertyMaps
 from .preprocess import align_bands, stack_bands, to_model_input
 
-__all__ = ["FieldUnit", "GalaxyUnit", "Outcome", "plan_units", "stream_outcomes"]
+__all__ = [
+    "FieldUnit",
+    "GalaxyUnit",
+    "Outcome",
+    "plan_units",
+    "split_units",
+    "stream_outcomes",
+]
 
 
 @dataclass
@@ -174,6 +181,22 @@ def plan_units(inputs, targets, *, group_size):
         radius = None if radii is None else radii[index]
         units[number].targets.append((index, labels[index], coord, radius))
     return labels, [unit for unit in units if unit.targets], failed
+
+
+def split_units(units, size):
+    """Split field units of more than ``size`` galaxies into several."""
+    split = []
+    for unit in units:
+        if isinstance(unit, FieldUnit) and len(unit) > size:
+            pieces = -(-len(unit) // size)
+            step = -(-len(unit) // pieces)
+            split += [
+                FieldUnit(unit.field, unit.targets[start : start + step])
+                for start in range(0, len(unit), step)
+            ]
+        else:
+            split.append(unit)
+    return split
 
 
 def _plan_cutouts(inputs, group_size):

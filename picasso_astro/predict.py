@@ -1,5 +1,6 @@
 """The public `predict`: from images to `~picasso_astro.maps.PropertyMaps`."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -14,6 +15,8 @@ __all__ = ["iter_outcomes", "predict", "resolve_device", "run_network"]
 DEFAULT_TILE_SIZE = 512
 #: Pixels discarded at each inner tile edge, where the network sees no context.
 TILE_MARGIN = 32
+#: Galaxies of one field per Dask task (each task reads the field's frames).
+FIELD_TASK_SIZE = 32
 
 
 def resolve_device(device="auto"):
@@ -147,7 +150,7 @@ def iter_outcomes(
     """
     import torch
 
-    from ._stream import plan_units, stream_outcomes, unit_items
+    from ._stream import plan_units, split_units, stream_outcomes, unit_items
 
     if int(batch_size) < 1:
         msg = f"batch_size must be a positive integer, not {batch_size!r}"
@@ -179,17 +182,23 @@ def iter_outcomes(
         loaded.to(torch_device)
         loaded.network.to(memory_format=torch.channels_last)
         yield from failed
-        for unit in units:
-            items = unit_items(unit, loaded.config, options["preprocessing"])
-            yield from stream_outcomes(
-                items, loaded, torch_device, batch_size=batch_size, tile_size=tile_size
-            )
+        # One stream over all fields: the next field is read while the
+        # network runs on the last galaxies of the current one.
+        items = itertools.chain.from_iterable(
+            unit_items(unit, loaded.config, options["preprocessing"]) for unit in units
+        )
+        yield from stream_outcomes(
+            items, loaded, torch_device, batch_size=batch_size, tile_size=tile_size
+        )
 
     def distributed():
         from ._dask import distributed_outcomes
 
         yield from failed
-        yield from distributed_outcomes(client, units, loaded, options)
+        # Several tasks per crowded field, so that every worker has work.
+        yield from distributed_outcomes(
+            client, split_units(units, FIELD_TASK_SIZE), loaded, options
+        )
 
     if client is None:
         resolve_device(device)
