@@ -268,7 +268,7 @@ def predict(
 
     See Also
     --------
-    picasso_astro.catalogue.predict_to_files : for catalogues too large to keep
+    picasso_astro.predict_to_files : for catalogues too large to keep
         in memory, writing each galaxy's file as it finishes (resumable).
     """
     if on_error not in ("raise", "skip"):

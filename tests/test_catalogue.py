@@ -270,3 +270,13 @@ def test_catalogue_duplicate_names_and_outside_targets(shared_data, model_64, tm
     assert "distinct names" in summary["message"][1]
     assert "outside every frame" in summary["message"][2]
     assert summary["field"][0] == "004510-4-0030"
+
+
+def test_split_units_keeps_every_target_once():
+    from picasso_astro._stream import FieldUnit, GalaxyUnit, split_units
+
+    units = [FieldUnit("a", list(range(70))), FieldUnit("b", [1, 2]), GalaxyUnit([3])]
+    split = split_units(units, 32)
+    sizes = [len(unit) for unit in split]
+    assert sizes == [24, 24, 22, 2, 1]
+    assert [t for unit in split[:3] for t in unit.targets] == list(range(70))
