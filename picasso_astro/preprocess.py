@@ -70,8 +70,9 @@ def align_bands(images, *, reference_band="r"):
     """Put every band on the pixel grid of the reference band.
 
     Bands already on the reference grid are returned unchanged; the others are
-    reprojected with `reproject.reproject_interp`, and pixels outside their
-    footprint are masked.
+    reprojected as `reproject.reproject_interp` does with bilinear
+    interpolation (one pixel mapping per band serves its data, noise and
+    mask), and pixels outside their footprint are masked.
 
     Parameters
     ----------
@@ -90,8 +91,7 @@ def align_bands(images, *, reference_band="r"):
         If a band lacks a WCS while the grids differ, or covers too little of the
         reference band's sky.
     """
-    from reproject import reproject_interp
-
+    from . import _resample
     from .images import BandImage
 
     reference = images[reference_band]
@@ -115,24 +115,18 @@ def align_bands(images, *, reference_band="r"):
                 "same galaxy; check that the files belong together"
             )
             raise PicassoInputError(msg)
+        coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
         bad = image.bad_pixels()
-        data = np.where(bad, 0.0, image.data)
-        arrays = [data, bad.astype(np.float32)]
+        data = _resample.resample(np.where(bad, 0.0, image.data), coords)
+        touched = _resample.resample(bad.astype(np.float32), coords) > 0
+        mask = ~np.isfinite(data) | touched
+        noise = None
         if image.noise is not None:
-            arrays.append(image.noise)
-        reprojected = []
-        footprint = None
-        for array in arrays:
-            out, footprint = reproject_interp(
-                (array, image.wcs), reference.wcs, shape_out=reference.shape
-            )
-            reprojected.append(out)
-        mask = (footprint < 1) | (reprojected[1] > 0) | ~np.isfinite(reprojected[0])
-        noise = reprojected[2] if image.noise is not None else None
+            noise = _resample.resample(image.noise, coords)
         meta = dict(image.meta, reprojected_to=reference_band)
         aligned[band] = BandImage(
             band,
-            np.where(mask, np.nan, reprojected[0]),
+            np.where(mask, np.nan, data),
             wcs=reference.wcs,
             noise=noise,
             mask=mask,
