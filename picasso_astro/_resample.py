@@ -58,28 +58,30 @@ def pixel_map(wcs_out, wcs_in, shape_out, *, spacing=NODE_SPACING):
     return coords
 
 
-def resample(array, coords, *, output=np.float64):
-    """Interpolate ``array`` bilinearly at ``coords``.
+def resample(arrays, coords):
+    """Interpolate arrays bilinearly at ``coords``.
 
     Parameters
     ----------
-    array : 2D `~numpy.ndarray`
-        The input grid.
+    arrays : list of 2D `~numpy.ndarray`
+        Same shape: the input grid.
     coords : `~numpy.ndarray`
         Shape ``(2, ny, nx)``, as `pixel_map` returns.
-    output : dtype
-        Of the result.
 
     Returns
     -------
-    resampled : 2D `~numpy.ndarray`
-        NaN where ``coords`` lie more than half a pixel off ``array``.
+    resampled : list of 2D `~numpy.ndarray`
+        Float64; NaN where ``coords`` lie more than half a pixel off the
+        input grid.
     """
     outside = np.zeros(coords.shape[1:], dtype=bool)
     clipped = np.empty_like(coords)
-    for axis, n in enumerate(array.shape):
+    for axis, n in enumerate(arrays[0].shape):
         outside |= (coords[axis] < -0.5) | (coords[axis] > n - 0.5)
         np.clip(coords[axis], 0, n - 1, out=clipped[axis])
-    out = map_coordinates(array, clipped, output=output, order=1, mode="nearest")
-    out[outside] = np.nan
-    return out
+    resampled = []
+    for array in arrays:
+        out = map_coordinates(array, clipped, output=float, order=1, mode="nearest")
+        out[outside] = np.nan
+        resampled.append(out)
+    return resampled

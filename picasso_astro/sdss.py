@@ -430,7 +430,7 @@ class PSField:
 
         Measured with the same core Gaussian fit that is used on stars.
         """
-        fwhm_pix, _ = _psf.fit_fwhm(self.psf(band, row, col))
+        fwhm_pix, _ = _psf.psf_fwhm(self.psf(band, row, col))
         return float(fwhm_pix * PIXEL_SCALE)
 
 
