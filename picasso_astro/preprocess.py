@@ -729,9 +729,15 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     try:
         from photutils.segmentation import deblend_sources
 
-        children = deblend_sources(
-            smoothed, parents, npixels, n_levels=32, contrast=0.005, progress_bar=False
-        )
+        # Only the target's children are used: deblending the other sources,
+        # which are masked whole, would cost most of the time in a crowded
+        # field and change nothing.
+        children = parents
+        if target_label:
+            children = deblend_sources(
+                smoothed, parents, npixels, labels=[target_label], n_levels=32,
+                contrast=0.005, progress_bar=False,
+            )  # fmt: skip
         info["deblended"] = True
     except ImportError:
         # photutils needs scikit-image to deblend; without it, stars projected
