@@ -7,7 +7,12 @@ Private: the public entry points are in `picasso_astro.sdss` and
 import numpy as np
 from scipy import ndimage, optimize
 
+from ._cache import ContentCache
+
 GAUSSIAN_SIGMA_TO_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
+
+
+_FWHM_CACHE = ContentCache()
 
 
 def kl_psf(components, row, col):
@@ -135,6 +140,12 @@ def fit_fwhm(stamp, *, radius=None):
         return np.nan, (np.nan, np.nan)
     sy, sx = abs(fit.x[3]), abs(fit.x[4])
     return float(GAUSSIAN_SIGMA_TO_FWHM * np.sqrt(sy * sx)), (fit.x[1], fit.x[2])
+
+
+def psf_fwhm(psf):
+    """Return `fit_fwhm` of a PSF image, computed once per distinct image."""
+    psf = np.asarray(psf, dtype=float)
+    return _FWHM_CACHE.get(ContentCache.key(psf), lambda: fit_fwhm(psf))
 
 
 def stack_stars(data, positions, *, size):

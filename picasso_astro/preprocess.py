@@ -14,6 +14,7 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 from astropy.wcs.utils import pixel_to_pixel
 
+from ._cache import ContentCache
 from .exceptions import PicassoInputError
 from .images import BANDS, PIXEL_SCALE
 
@@ -70,8 +71,9 @@ def align_bands(images, *, reference_band="r"):
     """Put every band on the pixel grid of the reference band.
 
     Bands already on the reference grid are returned unchanged; the others are
-    reprojected with `reproject.reproject_interp`, and pixels outside their
-    footprint are masked.
+    reprojected as `reproject.reproject_interp` does with bilinear
+    interpolation (one pixel mapping per band serves its data, noise and
+    mask), and pixels outside their footprint are masked.
 
     Parameters
     ----------
@@ -90,8 +92,7 @@ def align_bands(images, *, reference_band="r"):
         If a band lacks a WCS while the grids differ, or covers too little of the
         reference band's sky.
     """
-    from reproject import reproject_interp
-
+    from . import _resample
     from .images import BandImage
 
     reference = images[reference_band]
@@ -115,24 +116,18 @@ def align_bands(images, *, reference_band="r"):
                 "same galaxy; check that the files belong together"
             )
             raise PicassoInputError(msg)
+        coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
         bad = image.bad_pixels()
-        data = np.where(bad, 0.0, image.data)
-        arrays = [data, bad.astype(np.float32)]
+        arrays = [np.where(bad, 0.0, image.data), bad.astype(np.float32)]
         if image.noise is not None:
             arrays.append(image.noise)
-        reprojected = []
-        footprint = None
-        for array in arrays:
-            out, footprint = reproject_interp(
-                (array, image.wcs), reference.wcs, shape_out=reference.shape
-            )
-            reprojected.append(out)
-        mask = (footprint < 1) | (reprojected[1] > 0) | ~np.isfinite(reprojected[0])
-        noise = reprojected[2] if image.noise is not None else None
+        data, touched, *noise = _resample.resample(arrays, coords)
+        mask = ~np.isfinite(data) | (touched > 0)
+        noise = noise[0] if noise else None
         meta = dict(image.meta, reprojected_to=reference_band)
         aligned[band] = BandImage(
             band,
-            np.where(mask, np.nan, reprojected[0]),
+            np.where(mask, np.nan, data),
             wcs=reference.wcs,
             noise=noise,
             mask=mask,
@@ -224,17 +219,22 @@ MAX_RINGING = 0.1
 
 def _detect(data, noise, *, nsigma, npixels, mask=None, fwhm=3.0, deblend=False):
     """Segment ``data`` above ``nsigma`` times ``noise`` after smoothing."""
-    from astropy.convolution import convolve
     from photutils.segmentation import (
         deblend_sources,
         detect_sources,
         make_2dgaussian_kernel,
     )
     from photutils.utils.exceptions import NoDetectionsWarning
+    from scipy import ndimage
 
-    kernel = make_2dgaussian_kernel(fwhm, size=2 * int(2 * fwhm) + 1)
-    filled = np.where(np.isfinite(data), data, 0.0)
-    smoothed = convolve(filled, kernel, normalize_kernel=True)
+    kernel = make_2dgaussian_kernel(fwhm, size=2 * int(2 * fwhm) + 1).array
+    # The Gaussian kernel is separable: two 1D passes give what
+    # astropy.convolution.convolve(normalize_kernel=True) gives with the 2D
+    # kernel (zeros beyond the edges), to rounding, several times faster.
+    profile = kernel.sum(axis=0) / kernel.sum()
+    smoothed = np.where(np.isfinite(data), data, 0.0).astype(float)
+    for axis in (0, 1):
+        smoothed = ndimage.correlate1d(smoothed, profile, axis=axis, mode="constant")
     threshold = nsigma * noise
     # An empty stamp is a normal outcome here, reported by returning None;
     # photutils' NoDetectionsWarning would only repeat it.
@@ -408,12 +408,13 @@ def psf_for_band(image, *, position=None, psfield=None, psf_fwhm=None, size=PSF_
             x, y = image.wcs.world_to_pixel(position)
         else:
             y, x = (np.asarray(image.shape) - 1) / 2
-        psf = psfield.psf(image.band, float(y), float(x), size=size)
-        return psf, psfield.fwhm(image.band, float(y), float(x)), "psField"
+        psf = psfield.psf(image.band, float(y), float(x))
+        fwhm = _psf.psf_fwhm(psf)[0] * PIXEL_SCALE
+        return _psf.resize_odd(psf, size), float(fwhm), "psField"
     if image.psf is not None:
         fwhm = image.psf_fwhm
         if fwhm is None:
-            fwhm = _psf.fit_fwhm(image.psf)[0] * PIXEL_SCALE
+            fwhm = _psf.psf_fwhm(image.psf)[0] * PIXEL_SCALE
         source = image.meta.get("psf_from", "image")
         return _psf.resize_odd(image.psf, size), float(fwhm), source
     fwhm_value = psf_fwhm
@@ -728,9 +729,15 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     try:
         from photutils.segmentation import deblend_sources
 
-        children = deblend_sources(
-            smoothed, parents, npixels, n_levels=32, contrast=0.005, progress_bar=False
-        )
+        # Only the target's children are used: deblending the other sources,
+        # which are masked whole, would cost most of the time in a crowded
+        # field and change nothing.
+        children = parents
+        if target_label:
+            children = deblend_sources(
+                smoothed, parents, npixels, labels=[target_label], n_levels=32,
+                contrast=0.005, progress_bar=False,
+            )  # fmt: skip
         info["deblended"] = True
     except ImportError:
         # photutils needs scikit-image to deblend; without it, stars projected
@@ -801,6 +808,9 @@ def _label_at(labels, iy, ix, *, radius):
     return int(sub[yy[k], xx[k]])
 
 
+_KERNEL_CACHE = ContentCache(maxsize=64)
+
+
 def matching_kernel(source_psf, target_psf, *, windows=None):
     """Make the kernel that turns ``source_psf`` into ``target_psf``.
 
@@ -825,6 +835,17 @@ def matching_kernel(source_psf, target_psf, *, windows=None):
         ``method`` (``"fourier ratio"`` or ``"gaussian"``), ``window``,
         ``residual`` (L1 of the matched PSF minus the target) and ``ringing``.
     """
+    if windows is not None:
+        return _matching_kernel(source_psf, target_psf, windows)
+    # The galaxies of a field share their PSFs: one kernel serves them all.
+    key = ContentCache.key(source_psf, target_psf)
+    kernel, info = _KERNEL_CACHE.get(
+        key, lambda: _matching_kernel(source_psf, target_psf, None)
+    )
+    return kernel.copy(), dict(info)
+
+
+def _matching_kernel(source_psf, target_psf, windows):
     from scipy.signal import fftconvolve
 
     from . import _psf
@@ -856,8 +877,8 @@ def matching_kernel(source_psf, target_psf, *, windows=None):
         candidates.append((kernel, {"method": "fourier ratio", "window": name}))
     # A Gaussian kernel with the width difference: it cannot ring, and wins
     # when the PSFs are nearly equal or noisy (stacked stars).
-    fwhm_s = _psf.fit_fwhm(source_psf)[0]
-    fwhm_t = _psf.fit_fwhm(target_psf)[0]
+    fwhm_s = _psf.psf_fwhm(source_psf)[0]
+    fwhm_t = _psf.psf_fwhm(target_psf)[0]
     width = np.sqrt(max(fwhm_t**2 - fwhm_s**2, 0.0))
     if width > 0.3:
         kernel = _psf.gaussian_psf(width, source_psf.shape[0])

@@ -169,6 +169,39 @@ def _open_error(path, err, what):
     return PicassoInputError(msg)
 
 
+def _bz2_decoder():
+    """Return the name of the bzip2 decoder `_decompressed` uses."""
+    try:
+        import indexed_bzip2
+    except ImportError:
+        return "bz2 (stdlib)"
+    return f"indexed_bzip2 {indexed_bzip2.__version__}"
+
+
+def _bz2_decompress(raw):
+    """Decompress bzip2 bytes, with ``indexed_bzip2`` when it is installed.
+
+    ``indexed_bzip2`` decodes an SDSS frame about 1.5 times faster than the
+    standard library; its output is the same bytes.  When it fails (a corrupt
+    or truncated file), the standard library decodes again, so that the
+    error raised, and its message, do not depend on the decoder.
+    """
+    try:
+        import indexed_bzip2
+    except ImportError:
+        return bz2.decompress(raw)
+    try:
+        # One thread: on a small machine the cores serve other frames and
+        # galaxies; two threads were not faster on two cores.
+        with indexed_bzip2.open(io.BytesIO(raw), parallelization=1) as stream:
+            data = stream.read()
+    except (RuntimeError, ValueError, OSError, EOFError):
+        data = b""
+    if not data and raw:
+        return bz2.decompress(raw)
+    return data
+
+
 def _decompressed(path):
     """Return a bzip2-compressed file as an in-memory file object, else the path.
 
@@ -177,7 +210,7 @@ def _decompressed(path):
     times.  Decompressing once into memory is about five times faster.
     """
     if path.suffix == ".bz2":
-        return io.BytesIO(bz2.decompress(path.read_bytes()))
+        return io.BytesIO(_bz2_decompress(path.read_bytes()))
     return path
 
 
@@ -191,24 +224,14 @@ def _read_wcs(header):
         return WCS(header, naxis=2)
 
 
-def _linear_weights(positions, n):
-    """Matrix that interpolates linearly at ``positions`` on ``n`` grid points.
+def _linear_index(positions, n):
+    """Grid points around ``positions`` on ``n`` points, and the upper's weight.
 
     Positions beyond the grid take the edge value (IDL ``interpolate``).
     """
     pos = np.clip(np.asarray(positions, dtype=float), 0, n - 1)
-    lo = (
-        np.minimum(np.floor(pos).astype(int), n - 2)
-        if n > 1
-        else np.zeros(len(pos), int)
-    )
-    frac = pos - lo
-    weights = np.zeros((len(pos), n))
-    rows = np.arange(len(pos))
-    weights[rows, lo] = 1 - frac
-    if n > 1:
-        weights[rows, lo + 1] += frac
-    return weights
+    lo = np.minimum(np.floor(pos).astype(int), max(n - 2, 0))
+    return lo, np.minimum(lo + 1, n - 1), pos - lo
 
 
 def _interpolate_sky(allsky, xinterp, yinterp, shape):
@@ -218,13 +241,16 @@ def _interpolate_sky(allsky, xinterp, yinterp, shape):
     /grid)``): pixel ``(row, col)`` takes the value of the grid at the
     fractional position ``(yinterp[row], xinterp[col])``; positions beyond
     the grid take the nearest edge value.  Bilinear interpolation on a grid
-    is separable, so it is done as two small matrix products.
+    is separable: rows first (on the small grid), then columns, in float32.
     """
     ny, nx = shape
     grid_ny, grid_nx = allsky.shape
-    wy = _linear_weights(yinterp[:ny], grid_ny)
-    wx = _linear_weights(xinterp[:nx], grid_nx)
-    return wy @ allsky @ wx.T
+    lo, hi, frac = _linear_index(yinterp[:ny], grid_ny)
+    rows = allsky[lo] * (1 - frac[:, np.newaxis]) + allsky[hi] * frac[:, np.newaxis]
+    rows = rows.astype(np.float32)
+    lo, hi, frac = _linear_index(xinterp[:nx], grid_nx)
+    frac = frac.astype(np.float32)
+    return rows[:, lo] * (1 - frac) + rows[:, hi] * frac
 
 
 def read_frame(path, *, psfield=None):
@@ -306,11 +332,16 @@ def read_frame(path, *, psfield=None):
         gain, dark_variance = gain_and_dark_variance(band, camcol, run)
         noise_source = "SDSS frame data model table"
 
-    sky_counts = _interpolate_sky(allsky, xinterp, yinterp, image.shape)
-    counts = image / calib[np.newaxis, :] + sky_counts
-    dn_err = np.sqrt(np.clip(counts, 0, None) / gain + dark_variance)
-    noise = (dn_err * calib[np.newaxis, :]).astype(np.float32)
-    sky = (sky_counts * calib[np.newaxis, :]).astype(np.float32)
+    # In float32 and in place: a whole frame is 3 million pixels.
+    calib32 = calib.astype(np.float32)
+    sky = _interpolate_sky(allsky, xinterp, yinterp, image.shape)
+    noise = image / calib32 + sky
+    np.clip(noise, 0, None, out=noise)
+    noise /= np.float32(gain)
+    noise += np.float32(dark_variance)
+    np.sqrt(noise, out=noise)
+    noise *= calib32
+    sky *= calib32
 
     meta = {
         "file": str(path),
@@ -399,7 +430,7 @@ class PSField:
 
         Measured with the same core Gaussian fit that is used on stars.
         """
-        fwhm_pix, _ = _psf.fit_fwhm(self.psf(band, row, col))
+        fwhm_pix, _ = _psf.psf_fwhm(self.psf(band, row, col))
         return float(fwhm_pix * PIXEL_SCALE)
 
 

@@ -120,6 +120,49 @@ def test_bands_aligned_to_a_tenth_of_a_pixel(shared_data):
         assert np.hypot(*residuals[band]) < 0.1, (band, residuals[band])
 
 
+def test_alignment_matches_reproject_interp(shared_data):
+    # align_bands resamples with one pixel mapping per band; reproject_interp
+    # (bilinear) computes the mapping exactly for every pixel and array.
+    from reproject import reproject_interp
+
+    field = get_field(FIELD_4510)
+    images = field.images()
+    coord = images["r"].wcs.pixel_to_world(20, 30)  # partly off the frame
+    stamps = preprocess.cutout_bands(images, coord, 256)
+    cuts = {
+        band: preprocess._cut(images[band], coord, 256 + (band != "r") * 16)[0]
+        for band in BANDS
+    }
+    for band in "ugiz":
+        cut, aligned = cuts[band], stamps[band]
+        bad = cut.bad_pixels()
+        data, footprint = reproject_interp(
+            (np.where(bad, 0.0, cut.data), cut.wcs), aligned.wcs, shape_out=(256, 256)
+        )
+        noise, _ = reproject_interp((cut.noise, cut.wcs), aligned.wcs, (256, 256))
+        touched, _ = reproject_interp(
+            (bad.astype(np.float32), cut.wcs), aligned.wcs, (256, 256)
+        )
+        mask = (footprint < 1) | (touched > 0)
+        np.testing.assert_array_equal(aligned.mask, mask)
+        good = ~mask
+        scale = np.abs(data[good]).max()
+        np.testing.assert_allclose(aligned.data[good], data[good], atol=1e-6 * scale)
+        np.testing.assert_allclose(aligned.noise[good], noise[good], rtol=1e-6)
+
+
+def test_matching_kernels_are_reused_and_independent():
+    from picasso_astro._psf import gaussian_psf
+
+    narrow, broad = gaussian_psf(2.5, 41), gaussian_psf(3.5, 41)
+    first, info = preprocess.matching_kernel(narrow, broad)
+    first[:] = 0.0
+    info["window"] = "changed"
+    again, info_again = preprocess.matching_kernel(narrow.copy(), broad.copy())
+    assert again.sum() == pytest.approx(1.0, abs=0.01)
+    assert info_again["window"] != "changed"
+
+
 def test_crowded_field_keeps_target_whole(shared_data):
     field = get_field(FIELD_5405)
     images = field.images()

@@ -1,6 +1,8 @@
 """The SDSS frame and psField readers, on real files from ../shared/data."""
 
 import bz2
+import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +17,28 @@ from picasso_astro.exceptions import PicassoInputError
 from picasso_astro.images import PIXEL_SCALE
 
 pytestmark = pytest.mark.shared_data
+
+HAS_INDEXED_BZIP2 = importlib.util.find_spec("indexed_bzip2") is not None
+
+#: Both bzip2 decoders; ``sdss`` falls back to the standard library when
+#: ``indexed_bzip2`` cannot be imported.
+DECODERS = [
+    "stdlib",
+    pytest.param(
+        "indexed_bzip2",
+        marks=pytest.mark.skipif(
+            not HAS_INDEXED_BZIP2, reason="indexed_bzip2 is not installed"
+        ),
+    ),
+]
+
+
+@pytest.fixture(params=DECODERS)
+def decoder(request, monkeypatch):
+    """Run the test with each bzip2 decoder."""
+    if request.param == "stdlib":
+        monkeypatch.setitem(sys.modules, "indexed_bzip2", None)
+    return request.param
 
 
 def test_parse_frame_name():
@@ -172,14 +196,33 @@ def test_frames_containing_and_outside(shared_data):
         sdss.assign_targets(SkyCoord([inside, far]), [field], names=["A", "NGC 9999"])
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage"])
-def test_corrupt_frame_gives_clear_error(shared_data, tmp_path, damage):
+def test_bz2_decoders_give_the_same_frame(shared_data, monkeypatch):
+    path = SDSS / SUBIMAGE / "frame-r-001000-1-0100.fits.bz2"
+    decoded = sdss.read_frame(path)
+    assert sdss._bz2_decoder().startswith(
+        "indexed_bzip2" if HAS_INDEXED_BZIP2 else "bz2"
+    )
+    monkeypatch.setitem(sys.modules, "indexed_bzip2", None)
+    assert sdss._bz2_decoder() == "bz2 (stdlib)"
+    stdlib = sdss.read_frame(path)
+    np.testing.assert_array_equal(decoded.data, stdlib.data)
+    np.testing.assert_array_equal(decoded.noise, stdlib.noise)
+    np.testing.assert_array_equal(decoded.meta["sky"], stdlib.meta["sky"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "bit flip", "not bzip2"])
+def test_corrupt_frame_gives_clear_error(shared_data, tmp_path, damage, decoder):
     source = SDSS / SUBIMAGE / "frame-r-001000-1-0100.fits.bz2"
     raw = source.read_bytes()
     if damage == "truncated":
         raw = raw[: len(raw) // 2]
-    else:
+    elif damage == "garbage":
         raw = raw[:100] + bytes(range(256)) * 40 + raw[100 + 256 * 40 :]
+    elif damage == "bit flip":
+        middle = len(raw) // 2
+        raw = raw[:middle] + bytes([raw[middle] ^ 0x10]) + raw[middle + 1 :]
+    else:
+        raw = b"SIMPLE  =                    T" * 100
     bad = tmp_path / source.name
     bad.write_bytes(raw)
     with pytest.raises(PicassoInputError, match="corrupt or truncated") as info:
