@@ -734,10 +734,14 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
         # field and change nothing.
         children = parents
         if target_label:
-            children = deblend_sources(
-                smoothed, parents, npixels, labels=[target_label], n_levels=32,
-                contrast=0.005, progress_bar=False,
-            )  # fmt: skip
+            # photutils says when it falls back from exponential to linear
+            # thresholds for a faint segment: routine, and not the user's to fix.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The deblending mode")
+                children = deblend_sources(
+                    smoothed, parents, npixels, labels=[target_label], n_levels=32,
+                    contrast=0.005, progress_bar=False,
+                )  # fmt: skip
         info["deblended"] = True
     except ImportError:
         # photutils needs scikit-image to deblend; without it, stars projected
