@@ -1,10 +1,12 @@
 """The public `predict`: from images to `~picasso_astro.maps.PropertyMaps`."""
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 
 from . import __version__
+from ._inference import AUTO_BATCH_LIMIT, auto_batch_size, resolve_precision
 from .exceptions import PicassoInputError, PicassoWarning
 from .hub import load_model
 from .inputs import parse_inputs
@@ -53,7 +55,15 @@ def _tile_starts(length, tile, step):
     return starts
 
 
-def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
+def run_network(
+    network,
+    x,
+    *,
+    device,
+    tile_size=DEFAULT_TILE_SIZE,
+    batch_size="auto",
+    precision="auto",
+):
     """Run the network on a batch of model inputs of one size.
 
     Parameters
@@ -66,14 +76,23 @@ def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
         Larger images are cut into overlapping tiles of this size, and only the
         inner part of each tile (``TILE_MARGIN`` pixels in from inner edges) is
         kept.
+    batch_size : int or "auto"
+        Inputs run through the network together; ``"auto"`` chooses from the
+        free memory (`~picasso_astro._inference.auto_batch_size`).
+    precision : {"auto", "float32", "bfloat16"}
+        Precision of the convolutions: ``"auto"`` is bfloat16 autocast on CUDA
+        GPUs that support it and float32 otherwise. The heads and the decoding
+        always run in float32.
 
     Returns
     -------
     values, sigmas : `~numpy.ndarray`
-        Shape ``(n, n_properties, ny, nx)``.
+        Shape ``(n, n_properties, ny, nx)``, float32.
     """
     import torch
 
+    _check_batch_size(batch_size)
+    dtype = resolve_precision(precision, device)
     n, _, ny, nx = x.shape
     n_props = len(network.property_names)
     values = np.empty((n, n_props, ny, nx), dtype=np.float32)
@@ -83,18 +102,40 @@ def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
         for y0 in _tile_starts(ny, tile_size, step):
             for x0 in _tile_starts(nx, tile_size, step):
                 y1, x1 = min(y0 + tile_size, ny), min(x0 + tile_size, nx)
-                tile = torch.from_numpy(np.ascontiguousarray(x[..., y0:y1, x0:x1]))
-                tile = tile.to(device, memory_format=torch.channels_last)
-                value, sigma = network.predict(tile)
-                # Keep the tile's inner part; image edges are kept in full.
-                ky0 = 0 if y0 == 0 else TILE_MARGIN
-                kx0 = 0 if x0 == 0 else TILE_MARGIN
-                ky1 = y1 - y0 if y1 == ny else y1 - y0 - TILE_MARGIN
-                kx1 = x1 - x0 if x1 == nx else x1 - x0 - TILE_MARGIN
-                region = (..., slice(y0 + ky0, y0 + ky1), slice(x0 + kx0, x0 + kx1))
-                values[region] = value[..., ky0:ky1, kx0:kx1].cpu().numpy()
-                sigmas[region] = sigma[..., ky0:ky1, kx0:kx1].cpu().numpy()
+                batch = batch_size
+                if batch == "auto":
+                    batch = auto_batch_size(network, (y1 - y0, x1 - x0), device)
+                for i0 in range(0, n, batch):
+                    i1 = min(i0 + batch, n)
+                    tile = np.ascontiguousarray(x[i0:i1, :, y0:y1, x0:x1])
+                    tile = torch.from_numpy(tile).to(
+                        device, memory_format=torch.channels_last
+                    )
+                    with torch.autocast(
+                        device.type, dtype=dtype, enabled=dtype != torch.float32
+                    ):
+                        value, sigma = network.predict(tile)
+                    # Keep the tile's inner part; image edges are kept in full.
+                    ky0 = 0 if y0 == 0 else TILE_MARGIN
+                    kx0 = 0 if x0 == 0 else TILE_MARGIN
+                    ky1 = y1 - y0 if y1 == ny else y1 - y0 - TILE_MARGIN
+                    kx1 = x1 - x0 if x1 == nx else x1 - x0 - TILE_MARGIN
+                    region = (
+                        slice(i0, i1),
+                        slice(None),
+                        slice(y0 + ky0, y0 + ky1),
+                        slice(x0 + kx0, x0 + kx1),
+                    )
+                    values[region] = value[..., ky0:ky1, kx0:kx1].cpu().numpy()
+                    sigmas[region] = sigma[..., ky0:ky1, kx0:kx1].cpu().numpy()
     return values, sigmas
+
+
+def _check_batch_size(batch_size):
+    valid_int = isinstance(batch_size, Integral) and not isinstance(batch_size, bool)
+    if batch_size != "auto" and not (valid_int and batch_size >= 1):
+        msg = f"batch_size must be a positive integer or 'auto', not {batch_size!r}"
+        raise ValueError(msg)
 
 
 def _prepare(galaxy, config):
@@ -205,7 +246,7 @@ def predict(
     targets=None,
     model=None,
     device="auto",
-    batch_size=4,
+    batch_size="auto",
     on_error="raise",
     progress=False,
     tile_size=DEFAULT_TILE_SIZE,
@@ -235,8 +276,10 @@ def predict(
         A model directory or a loaded model; the bundled default if omitted.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    batch_size : int
-        Galaxies of the same size run through the network together.
+    batch_size : int or "auto"
+        Galaxies of the same size run through the network together. ``"auto"``
+        chooses from the free memory (GPU memory on CUDA, available RAM on CPU)
+        and the image size, up to 64.
     on_error : {"raise", "skip"}
         What to do with a galaxy whose input is unusable: raise, or warn and put
         None in its place.
@@ -258,9 +301,8 @@ def predict(
     if on_error not in ("raise", "skip"):
         msg = f"on_error must be 'raise' or 'skip', not {on_error!r}"
         raise ValueError(msg)
-    if int(batch_size) < 1:
-        msg = f"batch_size must be a positive integer, not {batch_size!r}"
-        raise ValueError(msg)
+    _check_batch_size(batch_size)
+    gather = AUTO_BATCH_LIMIT if batch_size == "auto" else batch_size
     loaded = load_model(model)
     torch_device = resolve_device(device)
     loaded.to(torch_device)
@@ -295,22 +337,26 @@ def predict(
         except PicassoInputError as exc:
             fail(index, exc)
             continue
-        if len(prepared) >= batch_size:
-            _run_batch(prepared, loaded, torch_device, tile_size, results)
+        if len(prepared) >= gather:
+            _run_batch(prepared, loaded, torch_device, tile_size, batch_size, results)
             prepared = []
     if prepared:
-        _run_batch(prepared, loaded, torch_device, tile_size, results)
+        _run_batch(prepared, loaded, torch_device, tile_size, batch_size, results)
     return results
 
 
-def _run_batch(prepared, loaded, device, tile_size, results):
+def _run_batch(prepared, loaded, device, tile_size, batch_size, results):
     by_shape = {}
     for item in prepared:
         by_shape.setdefault(item[2].shape, []).append(item)
     for items in by_shape.values():
         x = np.stack([item[2] for item in items])
         values, sigmas = run_network(
-            loaded.network, x, device=device, tile_size=tile_size
+            loaded.network,
+            x,
+            device=device,
+            tile_size=tile_size,
+            batch_size=batch_size,
         )
         for (index, galaxy, _, mask, wcs, steps), value, sigma in zip(
             items, values, sigmas, strict=True
