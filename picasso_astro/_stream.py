@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
+from ._inference import AUTO_BATCH_LIMIT, auto_batch_size
 from .exceptions import PicassoInputError
 from .maps import PropertyMaps
 from .preprocess import align_bands, stack_bands, to_model_input
@@ -322,7 +323,8 @@ def stream_outcomes(items, loaded, device, *, batch_size, tile_size, prefetch=2)
     loaded : `~picasso_astro.hub.PicassoModel`
         Already on ``device``.
     device : `torch.device`
-    batch_size : int
+    batch_size : int or "auto"
+        ``"auto"``: chosen from the free memory for the first galaxy's size.
     tile_size : int
     prefetch : int
         Batches prepared ahead of the network (bounds memory).
@@ -332,13 +334,15 @@ def stream_outcomes(items, loaded, device, *, batch_size, tile_size, prefetch=2)
     outcome : `Outcome`
         As each galaxy finishes (bad inputs at once, others batch by batch).
     """
-    channel = queue.Queue(maxsize=max(1, prefetch * batch_size))
+    ahead = AUTO_BATCH_LIMIT if batch_size == "auto" else batch_size
+    channel = queue.Queue(maxsize=max(1, prefetch * ahead))
     stop = threading.Event()
     worker = threading.Thread(
         target=_produce, args=(items, channel, stop), daemon=True, name="picasso-prep"
     )
     worker.start()
     batch = []
+    gather = None if batch_size == "auto" else batch_size
     try:
         while True:
             entry = channel.get()
@@ -351,7 +355,9 @@ def stream_outcomes(items, loaded, device, *, batch_size, tile_size, prefetch=2)
                 yield Outcome(item.index, item.name, item.field, error=error)
                 continue
             batch.append((item, payload))
-            if len(batch) >= batch_size:
+            if gather is None:
+                gather = auto_batch_size(loaded.network, payload[0].shape[-2:], device)
+            if len(batch) >= gather:
                 yield from _run_batch(batch, loaded, device, tile_size)
                 batch = []
         if batch:

@@ -106,7 +106,7 @@ def predict_to_files(
     targets=None,
     model=None,
     device="auto",
-    batch_size=4,
+    batch_size="auto",
     tile_size=None,
     preprocessing=None,
     client=None,

@@ -60,7 +60,13 @@ Dask cluster (the workers must see the frames and OUTDIR).
     help="Model name, Hub repo id or directory (default: the bundled model).",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--batch-size",
+    default="auto",
+    show_default=True,
+    callback=lambda ctx, param, value: _batch_size(value),
+    help="Galaxies per forward pass, or auto (from the free memory).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing map files.")
 @click.option(
     "--resume",
@@ -155,6 +161,19 @@ def predict_command(
         sys.exit(1)
     if counts["done"] == 0 and counts["skipped"] == 0:
         sys.exit(1)
+
+
+def _batch_size(value):
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        msg = f"--batch-size must be a positive integer or auto, not {value!r}"
+        raise click.BadParameter(msg)
+    return number
 
 
 def _connect(address):

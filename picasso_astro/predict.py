@@ -2,9 +2,11 @@
 
 import itertools
 import warnings
+from numbers import Integral
 
 import numpy as np
 
+from ._inference import auto_batch_size, resolve_precision
 from .exceptions import PicassoInputError, PicassoWarning
 from .hub import load_model
 from .preprocess import _parse_targets
@@ -17,6 +19,8 @@ DEFAULT_TILE_SIZE = 512
 TILE_MARGIN = 32
 #: Galaxies of one field per Dask task (each task reads the field's frames).
 FIELD_TASK_SIZE = 32
+#: Cutout galaxies per Dask task.
+CUTOUT_TASK_SIZE = 16
 
 
 def resolve_device(device="auto"):
@@ -53,7 +57,15 @@ def _tile_starts(length, tile, step):
     return starts
 
 
-def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
+def run_network(
+    network,
+    x,
+    *,
+    device,
+    tile_size=DEFAULT_TILE_SIZE,
+    batch_size="auto",
+    precision="auto",
+):
     """Run the network on a batch of model inputs of one size.
 
     Parameters
@@ -66,14 +78,23 @@ def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
         Larger images are cut into overlapping tiles of this size, and only the
         inner part of each tile (``TILE_MARGIN`` pixels in from inner edges) is
         kept.
+    batch_size : int or "auto"
+        Inputs run through the network together; ``"auto"`` chooses from the
+        free memory (`~picasso_astro._inference.auto_batch_size`).
+    precision : {"auto", "float32", "bfloat16"}
+        Precision of the convolutions: ``"auto"`` is bfloat16 autocast on CUDA
+        GPUs that support it and float32 otherwise. The heads and the decoding
+        always run in float32.
 
     Returns
     -------
     values, sigmas : `~numpy.ndarray`
-        Shape ``(n, n_properties, ny, nx)``.
+        Shape ``(n, n_properties, ny, nx)``, float32.
     """
     import torch
 
+    _check_batch_size(batch_size)
+    dtype = resolve_precision(precision, device)
     n, _, ny, nx = x.shape
     n_props = len(network.property_names)
     values = np.empty((n, n_props, ny, nx), dtype=np.float32)
@@ -83,18 +104,40 @@ def run_network(network, x, *, device, tile_size=DEFAULT_TILE_SIZE):
         for y0 in _tile_starts(ny, tile_size, step):
             for x0 in _tile_starts(nx, tile_size, step):
                 y1, x1 = min(y0 + tile_size, ny), min(x0 + tile_size, nx)
-                tile = torch.from_numpy(np.ascontiguousarray(x[..., y0:y1, x0:x1]))
-                tile = tile.to(device, memory_format=torch.channels_last)
-                value, sigma = network.predict(tile)
-                # Keep the tile's inner part; image edges are kept in full.
-                ky0 = 0 if y0 == 0 else TILE_MARGIN
-                kx0 = 0 if x0 == 0 else TILE_MARGIN
-                ky1 = y1 - y0 if y1 == ny else y1 - y0 - TILE_MARGIN
-                kx1 = x1 - x0 if x1 == nx else x1 - x0 - TILE_MARGIN
-                region = (..., slice(y0 + ky0, y0 + ky1), slice(x0 + kx0, x0 + kx1))
-                values[region] = value[..., ky0:ky1, kx0:kx1].cpu().numpy()
-                sigmas[region] = sigma[..., ky0:ky1, kx0:kx1].cpu().numpy()
+                batch = batch_size
+                if batch == "auto":
+                    batch = auto_batch_size(network, (y1 - y0, x1 - x0), device)
+                for i0 in range(0, n, batch):
+                    i1 = min(i0 + batch, n)
+                    tile = np.ascontiguousarray(x[i0:i1, :, y0:y1, x0:x1])
+                    tile = torch.from_numpy(tile).to(
+                        device, memory_format=torch.channels_last
+                    )
+                    with torch.autocast(
+                        device.type, dtype=dtype, enabled=dtype != torch.float32
+                    ):
+                        value, sigma = network.predict(tile)
+                    # Keep the tile's inner part; image edges are kept in full.
+                    ky0 = 0 if y0 == 0 else TILE_MARGIN
+                    kx0 = 0 if x0 == 0 else TILE_MARGIN
+                    ky1 = y1 - y0 if y1 == ny else y1 - y0 - TILE_MARGIN
+                    kx1 = x1 - x0 if x1 == nx else x1 - x0 - TILE_MARGIN
+                    region = (
+                        slice(i0, i1),
+                        slice(None),
+                        slice(y0 + ky0, y0 + ky1),
+                        slice(x0 + kx0, x0 + kx1),
+                    )
+                    values[region] = value[..., ky0:ky1, kx0:kx1].cpu().numpy()
+                    sigmas[region] = sigma[..., ky0:ky1, kx0:kx1].cpu().numpy()
     return values, sigmas
+
+
+def _check_batch_size(batch_size):
+    valid_int = isinstance(batch_size, Integral) and not isinstance(batch_size, bool)
+    if batch_size != "auto" and not (valid_int and batch_size >= 1):
+        msg = f"batch_size must be a positive integer or 'auto', not {batch_size!r}"
+        raise ValueError(msg)
 
 
 def _progress(iterable, enabled, total):
@@ -126,7 +169,7 @@ def iter_outcomes(
     targets=None,
     model=None,
     device="auto",
-    batch_size=4,
+    batch_size="auto",
     tile_size=None,
     preprocessing=None,
     client=None,
@@ -152,17 +195,14 @@ def iter_outcomes(
 
     from ._stream import plan_units, split_units, stream_outcomes, unit_items
 
-    if int(batch_size) < 1:
-        msg = f"batch_size must be a positive integer, not {batch_size!r}"
-        raise ValueError(msg)
-    batch_size = int(batch_size)
+    _check_batch_size(batch_size)
     tile_size = DEFAULT_TILE_SIZE if tile_size is None else int(tile_size)
     if targets is None and preprocessing:
         msg = "preprocessing options apply only to frames with targets="
         raise ValueError(msg)
     loaded = load_model(model)
     parsed = _parse_targets(targets) if targets is not None else None
-    names, units, failed = plan_units(inputs, parsed, group_size=4 * batch_size)
+    names, units, failed = plan_units(inputs, parsed, group_size=CUTOUT_TASK_SIZE)
     if select is not None:
         keep = select(names, loaded.property_names)
         units = _select(units, keep)
@@ -212,7 +252,7 @@ def predict(
     targets=None,
     model=None,
     device="auto",
-    batch_size=4,
+    batch_size="auto",
     on_error="raise",
     progress=False,
     tile_size=DEFAULT_TILE_SIZE,
@@ -244,8 +284,10 @@ def predict(
         A model directory or a loaded model; the bundled default if omitted.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"`` (on each Dask worker with ``client``).
-    batch_size : int
-        Galaxies of the same size run through the network together.
+    batch_size : int or "auto"
+        Galaxies of the same size run through the network together. ``"auto"``
+        chooses from the free memory (GPU memory on CUDA, available RAM on CPU)
+        and the image size, up to 64.
     on_error : {"raise", "skip"}
         What to do with a galaxy whose input is unusable: raise, or warn and put
         None in its place.
