@@ -82,22 +82,25 @@ def run_unit(unit, digest, payload, options):
         With maps, or with ``output`` set and no maps when writing files.
     """
     from ._stream import stream_outcomes, unit_items
+    from ._warnings import quiet_preparation
     from .catalogue import write_outcome
 
     loaded, device = _worker_model(digest, payload, options["device"])
     items = unit_items(unit, loaded.config, options["preprocessing"])
     outcomes = []
-    for outcome in stream_outcomes(
+    stream = stream_outcomes(
         items,
         loaded,
         device,
         batch_size=options["batch_size"],
         tile_size=options["tile_size"],
-    ):
-        if options["output_dir"] is not None:
-            write_outcome(outcome, options["output_dir"])
-        outcome.worker = f"pid {os.getpid()}"
-        outcomes.append(outcome)
+    )
+    with quiet_preparation():
+        for outcome in stream:
+            if options["output_dir"] is not None:
+                write_outcome(outcome, options["output_dir"])
+            outcome.worker = f"pid {os.getpid()}"
+            outcomes.append(outcome)
     return outcomes
 
 

@@ -1,10 +1,10 @@
 """Galaxies as a stream: grouped by field, preprocessed ahead of the network.
 
 A catalogue is split into work units (all targets of one SDSS field, or a
-group of cutout galaxies).  Within a unit, a background thread prepares the
-next galaxies while the network runs on the current batch; a bounded queue
-keeps memory flat however long the catalogue, and each field's decompressed
-frames are dropped as soon as its last galaxy is prepared.
+group of cutout galaxies).  A background thread prepares the next galaxies
+while the network runs on the current batch; a bounded queue keeps memory
+flat however long the catalogue, and each field's decompressed frames are
+dropped as soon as its last galaxy is prepared.
 """
 
 import queue
@@ -90,6 +90,23 @@ class _Item:
     name: str
     field: str
     prepare: object
+    finished: object = None
+
+
+class _Countdown:
+    """Call ``action`` once ``count`` galaxies have finished (from any thread)."""
+
+    def __init__(self, count, action):
+        self._count = count
+        self._action = action
+        self._lock = threading.Lock()
+
+    def tick(self):
+        with self._lock:
+            self._count -= 1
+            if self._count != 0:
+                return
+        self._action()
 
 
 def _target_label(name, coord):
@@ -257,7 +274,10 @@ def _field_model_input(fld, target, config, options):
 
 
 def unit_items(unit, config, options=None):
-    """Yield one `_Item` per galaxy of a unit; a field's frames are freed after."""
+    """Yield one `_Item` per galaxy of a unit.
+
+    A field's frames are freed once its last galaxy is prepared.
+    """
     options = dict(options or {})
     if isinstance(unit, GalaxyUnit):
         for index, galaxy in unit.galaxies:
@@ -269,16 +289,15 @@ def unit_items(unit, config, options=None):
             )
         return
     fld = unit.field
-    try:
-        for target in unit.targets:
-            yield _Item(
-                target[0],
-                target[1],
-                fld.name,
-                lambda target=target: _field_model_input(fld, target, config, options),
-            )
-    finally:
-        fld.clear()
+    countdown = _Countdown(len(unit.targets), fld.clear)
+    for target in unit.targets:
+        yield _Item(
+            target[0],
+            target[1],
+            fld.name,
+            lambda target=target: _field_model_input(fld, target, config, options),
+            countdown.tick,
+        )
 
 
 _DONE = object()
@@ -298,16 +317,28 @@ def _put(channel, entry, stop):
             continue
 
 
+def _prepared(item):
+    try:
+        return (item, item.prepare(), None)
+    except PicassoInputError as exc:
+        return (item, None, exc)
+    finally:
+        if item.finished is not None:
+            item.finished()
+
+
 def _produce(items, channel, stop):
+    """Prepare items one after the other; hand them on in input order.
+
+    One thread only: astropy WCS objects and the warnings filters are not
+    thread-safe, so galaxies are prepared in parallel only across processes
+    (Dask workers).
+    """
     try:
         for item in items:
             if stop.is_set():
                 return
-            try:
-                entry = (item, item.prepare(), None)
-            except PicassoInputError as exc:
-                entry = (item, None, exc)
-            _put(channel, entry, stop)
+            _put(channel, _prepared(item), stop)
     except BaseException as exc:  # a bug, not bad input: handed to the consumer
         _put(channel, _Crash(exc), stop)
     finally:
@@ -338,7 +369,10 @@ def stream_outcomes(items, loaded, device, *, batch_size, tile_size, prefetch=2)
     channel = queue.Queue(maxsize=max(1, prefetch * ahead))
     stop = threading.Event()
     worker = threading.Thread(
-        target=_produce, args=(items, channel, stop), daemon=True, name="picasso-prep"
+        target=_produce,
+        args=(items, channel, stop),
+        daemon=True,
+        name="picasso-stream",
     )
     worker.start()
     batch = []

@@ -8,6 +8,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ._atomic import atomic_path
+from ._warnings import quiet_preparation
 from .exceptions import PicassoInputError
 
 __all__ = ["SUMMARY_NAME", "map_file_complete", "map_path", "predict_to_files"]
@@ -202,18 +203,19 @@ def predict_to_files(
         select=decide,
     )
     try:
-        for outcome in _progress(outcomes, progress, total):
-            write_outcome(outcome, output_dir)
-            record(
-                {
-                    "index": outcome.index,
-                    "name": outcome.name,
-                    "status": outcome.status,
-                    "field": outcome.field,
-                    "file": outcome.output,
-                    "message": "" if outcome.error is None else str(outcome.error),
-                }
-            )
+        with quiet_preparation():
+            for outcome in _progress(outcomes, progress, total):
+                write_outcome(outcome, output_dir)
+                record(
+                    {
+                        "index": outcome.index,
+                        "name": outcome.name,
+                        "status": outcome.status,
+                        "field": outcome.field,
+                        "file": outcome.output,
+                        "message": "" if outcome.error is None else str(outcome.error),
+                    }
+                )
     finally:
         # Also after an interruption: the table then says what was done so far.
         summary = _summary_table([_row_tuple(row) for row in rows])

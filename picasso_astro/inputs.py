@@ -7,7 +7,6 @@ mapping from band to any single-band input.
 """
 
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from astropy.stats import mad_std
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
+from ._warnings import ignoring
 from .exceptions import PicassoInputError
 from .images import BANDS, BandImage
 
@@ -113,10 +113,9 @@ def _galaxy_name(path):
 
 
 def _read_wcs(header, source):
-    with warnings.catch_warnings():
-        # Old SDSS and survey headers carry non-standard but harmless cards
-        # (RADECSYS, date formats) that astropy fixes silently for us.
-        warnings.simplefilter("ignore", FITSFixedWarning)
+    # Old SDSS and survey headers carry non-standard but harmless cards
+    # (RADECSYS, date formats) that astropy fixes silently for us.
+    with ignoring(FITSFixedWarning):
         try:
             wcs = WCS(header, naxis=2)
         except Exception as exc:
@@ -205,8 +204,7 @@ def _open_fits(path):
         msg = f"{path}: no such file"
         raise PicassoInputError(msg)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyWarning)
+        with ignoring(AstropyWarning):
             hdulist = fits.open(path, memmap=False)
             hdulist.verify("silentfix")
             for hdu in hdulist:

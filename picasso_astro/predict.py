@@ -7,6 +7,7 @@ from numbers import Integral
 import numpy as np
 
 from ._inference import auto_batch_size, resolve_precision
+from ._warnings import quiet_preparation
 from .exceptions import PicassoInputError, PicassoWarning
 from .hub import load_model
 from .preprocess import _parse_targets
@@ -327,11 +328,16 @@ def predict(
         client=client,
     )
     results = [None] * total
-    for outcome in _progress(outcomes, progress, total):
-        if outcome.error is None:
-            results[outcome.index] = outcome.maps
-        elif on_error == "raise":
-            raise outcome.error
-        else:
-            warnings.warn(f"skipped: {outcome.error}", PicassoWarning, stacklevel=2)
+    errors = []
+    with quiet_preparation():
+        for outcome in _progress(outcomes, progress, total):
+            if outcome.error is None:
+                results[outcome.index] = outcome.maps
+            elif on_error == "raise":
+                raise outcome.error
+            else:
+                errors.append(outcome.error)
+    # Outside the block above, so that callers' own warning filters apply.
+    for error in errors:
+        warnings.warn(f"skipped: {error}", PicassoWarning, stacklevel=2)
     return results

@@ -5,7 +5,6 @@ stack them in `~picasso_astro.images.BANDS` order, and scale the fluxes to the
 model's input convention.
 """
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import pixel_to_pixel
 
 from ._cache import ContentCache
+from ._warnings import ignoring
 from .exceptions import PicassoInputError
 from .images import BANDS, PIXEL_SCALE
 
@@ -238,8 +238,7 @@ def _detect(data, noise, *, nsigma, npixels, mask=None, fwhm=3.0, deblend=False)
     threshold = nsigma * noise
     # An empty stamp is a normal outcome here, reported by returning None;
     # photutils' NoDetectionsWarning would only repeat it.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NoDetectionsWarning)
+    with ignoring(NoDetectionsWarning):
         segm = detect_sources(smoothed, threshold, npixels, mask=mask)
     if segm is None:
         return None, smoothed
@@ -736,8 +735,7 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
         if target_label:
             # photutils says when it falls back from exponential to linear
             # thresholds for a faint segment: routine, and not the user's to fix.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="The deblending mode")
+            with ignoring(message="The deblending mode"):
                 children = deblend_sources(
                     smoothed, parents, npixels, labels=[target_label], n_levels=32,
                     contrast=0.005, progress_bar=False,

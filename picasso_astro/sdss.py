@@ -18,7 +18,7 @@ https://data.sdss.org/datamodel/files/PHOTO_REDUX/RERUN/RUN/objcs/CAMCOL/psField
 import bz2
 import io
 import re
-import warnings
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from . import _psf
+from ._warnings import ignoring
 from .exceptions import PicassoInputError
 from .images import BANDS, PIXEL_SCALE, BandImage
 
@@ -219,8 +220,7 @@ def _read_wcs(header):
     # pre-standard cards; astropy "fixes" them and says so with a
     # FITSFixedWarning.  The fix is harmless and expected for every SDSS frame,
     # so it is silenced here, at the read site, and nowhere else.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
+    with ignoring(FITSFixedWarning):
         return WCS(header, naxis=2)
 
 
@@ -524,6 +524,19 @@ class SDSSField:
     _psfield: PSField | None = field(default=None, repr=False)
     _wcs: WCS | None = field(default=None, repr=False)
     _shape: tuple | None = field(default=None, repr=False)
+    _lock: object = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def __getstate__(self):
+        # Sent to another process (a Dask worker): the paths and geometry,
+        # never the decompressed images or the lock.
+        state = dict(self.__dict__)
+        state["_images"] = {}
+        state.pop("_lock")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     @property
     def key(self):
@@ -542,8 +555,9 @@ class SDSSField:
 
     def psfield_data(self):
         """Return the `PSField` of this field, or None (read once)."""
-        if self._psfield is None and self.psfield is not None:
-            self._psfield = read_psfield(self.psfield)
+        with self._lock:
+            if self._psfield is None and self.psfield is not None:
+                self._psfield = read_psfield(self.psfield)
         return self._psfield
 
     def image(self, band):
@@ -554,11 +568,14 @@ class SDSSField:
                 f"found {', '.join(self.bands) or 'none'}"
             )
             raise PicassoInputError(msg)
-        if band not in self._images:
-            self._images[band] = read_frame(
-                self.paths[band], psfield=self.psfield_data()
-            )
-        return self._images[band]
+        # Threads preparing galaxies of one field share it: one reads a
+        # frame, the others wait for it.
+        with self._lock:
+            if band not in self._images:
+                self._images[band] = read_frame(
+                    self.paths[band], psfield=self.psfield_data()
+                )
+            return self._images[band]
 
     def images(self):
         """Return all bands as a dict of `~picasso_astro.images.BandImage`."""
@@ -615,7 +632,8 @@ class SDSSField:
 
     def clear(self):
         """Forget the decompressed images (to free memory)."""
-        self._images.clear()
+        with self._lock:
+            self._images.clear()
 
 
 def find_frames(source):

@@ -280,3 +280,30 @@ def test_split_units_keeps_every_target_once():
     sizes = [len(unit) for unit in split]
     assert sizes == [24, 24, 22, 2, 1]
     assert [t for unit in split[:3] for t in unit.targets] == list(range(70))
+
+
+def test_silenced_warnings_stay_silenced_across_threads():
+    """Threads preparing galaxies silence library warnings without racing."""
+    import warnings
+
+    from picasso_astro._warnings import ignoring
+
+    class NoisyWarning(UserWarning):
+        pass
+
+    escaped = []
+
+    def work():
+        for _ in range(300):
+            with ignoring(NoisyWarning):
+                try:
+                    warnings.warn("noise", NoisyWarning, stacklevel=1)
+                except NoisyWarning:  # the test runs with warnings as errors
+                    escaped.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not escaped
