@@ -3,7 +3,8 @@
 Galaxies are placed on a grid over each field's r frame (the positions need
 not be galaxies for a throughput figure; in the crowded field 005405-6-0099
 too few clean stars give a PSF, so ``--psf-fwhm`` stands in there), and
-`predict_to_files` runs them with the bundled model, locally or on a Dask LocalCluster.  Prints
+`predict_to_files` runs them with the bundled model, locally or on a Dask
+LocalCluster.  Prints
 galaxies/s (model loading and cluster start-up excluded; reading frames,
 preprocessing, the network and writing files included) and the peak
 resident memory of the process.
@@ -131,6 +132,8 @@ def memory_check(sizes, args):
             __file__,
             "--per-field",
             str(args.per_field),
+            "--fields",
+            str(args.fields),
             "--total",
             str(size),
             "--json",
