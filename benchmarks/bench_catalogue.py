@@ -73,11 +73,14 @@ def run(args):
     model = load_model(args.model)
     catalogue = grid_catalogue(folders, args.per_field)
     if args.total:
+        # Rows taken field after field in turn, so that a short catalogue
+        # visits every field as a long one does.
         reps = -(-args.total // len(catalogue))
+        order = np.argsort(np.arange(len(catalogue)) % args.per_field, kind="stable")
         rows = [
-            (f"{row['name']}-{rep}", row["ra"], row["dec"])
+            (f"{catalogue['name'][i]}-{rep}", catalogue["ra"][i], catalogue["dec"][i])
             for rep in range(reps)
-            for row in catalogue
+            for i in order
         ][: args.total]
         catalogue = Table(rows=rows, names=("name", "ra", "dec"))
     client = cluster = None

@@ -5,6 +5,7 @@ stack them in `~picasso_astro.images.BANDS` order, and scale the fluxes to the
 model's input convention.
 """
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,21 +218,29 @@ PSF_SIZE = 41
 MAX_RINGING = 0.1
 
 
+@functools.lru_cache(maxsize=64)
+def _smoothing_profile(fwhm):
+    """1D profile of photutils' normalised 2D Gaussian detection kernel.
+
+    The Gaussian kernel is separable: two 1D passes give what
+    astropy.convolution.convolve(normalize_kernel=True) gives with the 2D
+    kernel (zeros beyond the edges), to rounding, several times faster.
+    """
+    from photutils.segmentation import make_2dgaussian_kernel
+
+    kernel = make_2dgaussian_kernel(fwhm, size=2 * int(2 * fwhm) + 1).array
+    profile = kernel.sum(axis=0) / kernel.sum()
+    profile.flags.writeable = False
+    return profile
+
+
 def _detect(data, noise, *, nsigma, npixels, mask=None, fwhm=3.0, deblend=False):
     """Segment ``data`` above ``nsigma`` times ``noise`` after smoothing."""
-    from photutils.segmentation import (
-        deblend_sources,
-        detect_sources,
-        make_2dgaussian_kernel,
-    )
+    from photutils.segmentation import deblend_sources, detect_sources
     from photutils.utils.exceptions import NoDetectionsWarning
     from scipy import ndimage
 
-    kernel = make_2dgaussian_kernel(fwhm, size=2 * int(2 * fwhm) + 1).array
-    # The Gaussian kernel is separable: two 1D passes give what
-    # astropy.convolution.convolve(normalize_kernel=True) gives with the 2D
-    # kernel (zeros beyond the edges), to rounding, several times faster.
-    profile = kernel.sum(axis=0) / kernel.sum()
+    profile = _smoothing_profile(float(fwhm))
     smoothed = np.where(np.isfinite(data), data, 0.0).astype(float)
     for axis in (0, 1):
         smoothed = ndimage.correlate1d(smoothed, profile, axis=axis, mode="constant")

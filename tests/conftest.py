@@ -30,6 +30,20 @@ def tiny_model_dir(tmp_path_factory):
     return directory
 
 
+@pytest.fixture(scope="session")
+def model_64(tmp_path_factory):
+    """A tiny untrained model that cuts 64 x 64 pixels out of frames."""
+    from picasso_astro.config import ModelConfig
+    from picasso_astro.hub import PicassoModel, save_model
+
+    config = ModelConfig(
+        width=4, depth=2, groups=2, name="tiny-64", cutout={"kind": "fixed", "size": 64}
+    )
+    directory = tmp_path_factory.mktemp("model64")
+    save_model(PicassoModel(config.build_network(), config), directory)
+    return directory
+
+
 @pytest.fixture
 def cutout_files(tmp_path):
     """Five single-band cutout files of one synthetic galaxy."""

@@ -19,8 +19,6 @@ from picasso_astro.catalogue import (
     predict_to_files,
 )
 from picasso_astro.cli import main
-from picasso_astro.config import ModelConfig
-from picasso_astro.hub import PicassoModel, save_model
 
 
 @pytest.fixture
@@ -196,16 +194,6 @@ def test_cli_resume_and_summary(galaxy_files, tiny_model_dir, tmp_path):
 # --- whole frames ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def model_64(tmp_path_factory):
-    config = ModelConfig(
-        width=4, depth=2, groups=2, name="tiny-64", cutout={"kind": "fixed", "size": 64}
-    )
-    directory = tmp_path_factory.mktemp("model64")
-    save_model(PicassoModel(config.build_network(), config), directory)
-    return directory
-
-
 def test_frames_read_once_per_field_and_freed(shared_data, model_64, monkeypatch):
     from picasso_astro import sdss
 
@@ -307,3 +295,12 @@ def test_silenced_warnings_stay_silenced_across_threads():
     for thread in threads:
         thread.join()
     assert not escaped
+
+
+def test_cli_batch_size_auto_or_positive(galaxy_files, tiny_model_dir, tmp_path):
+    args = [*map(str, galaxy_files[:5]), "-o", str(tmp_path / "maps")]
+    args += ["--model", str(tiny_model_dir), "--no-progress"]
+    bad = CliRunner().invoke(main, [*args, "--batch-size", "0"])
+    assert bad.exit_code == 2 and "positive integer or auto" in bad.output
+    good = CliRunner().invoke(main, [*args, "--batch-size", "auto"])
+    assert good.exit_code == 0, good.output

@@ -16,8 +16,6 @@ from picasso_astro import PicassoWarning, PropertyMaps, predict
 from picasso_astro._dask import worker_model_loads
 from picasso_astro.catalogue import map_file_complete, map_path, predict_to_files
 from picasso_astro.cli import main
-from picasso_astro.config import ModelConfig
-from picasso_astro.hub import PicassoModel, save_model
 
 distributed = pytest.importorskip("distributed")
 
@@ -118,16 +116,6 @@ def test_cli_scheduler_unreachable(galaxy_files, tiny_model_dir, tmp_path):
     assert result.exit_code == 1
     assert "could not connect to the Dask scheduler" in result.output
     assert "Traceback" not in result.output
-
-
-@pytest.fixture(scope="module")
-def model_64(tmp_path_factory):
-    config = ModelConfig(
-        width=4, depth=2, groups=2, name="tiny-64", cutout={"kind": "fixed", "size": 64}
-    )
-    directory = tmp_path_factory.mktemp("model64-dask")
-    save_model(PicassoModel(config.build_network(), config), directory)
-    return directory
 
 
 def _kill_a_busy_worker(client, deadline):
