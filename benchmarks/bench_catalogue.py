@@ -85,22 +85,12 @@ def run(args):
         catalogue = Table(rows=rows, names=("name", "ra", "dec"))
     client = cluster = None
     if args.workers:
-        import dask
-        from distributed import Client, LocalCluster
+        from picasso_astro._dask import local_client
 
-        # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536,
-        # which makes every large temporary array cost fresh pages: about
-        # 1.5x slower here (see the user guide, "Whole catalogues").
-        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
-        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-        dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
-        cluster = LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        )
-        client = Client(cluster)
+        # Single-threaded workers started without Dask's MALLOC_TRIM_THRESHOLD_
+        # (see the user guide, "Whole catalogues").
+        client = local_client(args.workers)
+        cluster = client.cluster
         # Start-up is not throughput: every worker imports what it needs
         # before the clock starts (the model is built on its first task).
         client.run(_import_everything)

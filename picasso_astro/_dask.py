@@ -195,3 +195,34 @@ def distributed_outcomes(client, units, loaded, options, *, in_flight=None):
         client.cancel([future for future, _ in running.values()])
         running.clear()
         payload_future.release()
+
+
+def local_client(n_workers):
+    """Start a `distributed.LocalCluster` of single-threaded workers, one per core.
+
+    Dask's nannies give workers ``MALLOC_TRIM_THRESHOLD_=65536``, which makes
+    every large temporary array cost fresh memory pages (preprocessing ran
+    1.5 to 2 times slower); these workers start without it.
+
+    Parameters
+    ----------
+    n_workers : int
+
+    Returns
+    -------
+    client : `distributed.Client`
+        Its ``cluster`` is the `distributed.LocalCluster`, to close after it.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(
+            n_workers=int(n_workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+        )
+    return Client(cluster)

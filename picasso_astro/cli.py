@@ -19,6 +19,7 @@ Examples:
   picasso-predict galaxy1-*.fits galaxy2-*.fits -o maps/ --skip-errors
   picasso-predict cube.fits -o maps/ --model path/to/model --device cpu
   picasso-predict --frames frames/ --catalog big.csv -o maps/ --resume
+  picasso-predict --frames frames/ --catalog big.csv -o maps/ --workers 4
   picasso-predict --frames frames/ --catalog big.csv -o maps/ \\
       --scheduler tcp://scheduler:8786
 
@@ -27,8 +28,9 @@ carry FILTER keywords; each galaxy is written to OUTDIR/<name>.fits as it
 finishes, and OUTDIR/summary.ecsv lists every galaxy as done, failed or
 skipped. With --frames, each catalogue row is cut out of the frame that holds
 it; frames are read once per field. --resume skips galaxies whose map file is
-already complete. With --scheduler, fields are spread over the workers of a
-Dask cluster (the workers must see the frames and OUTDIR).
+already complete. --workers N prepares galaxies on N cores (a local Dask
+cluster); with --scheduler, fields are spread over the workers of a Dask
+cluster (the workers must see the frames and OUTDIR).
 """
 
 
@@ -80,6 +82,12 @@ Dask cluster (the workers must see the frames and OUTDIR).
     help="Dask scheduler address (e.g. tcp://host:8786) to spread the work over.",
 )
 @click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Start a local Dask cluster of N single-threaded worker processes.",
+)
+@click.option(
     "--skip-errors",
     is_flag=True,
     help="Report bad galaxies and go on; exit 0 if the rest succeed.",
@@ -100,6 +108,7 @@ def predict_command(
     overwrite,
     resume,
     scheduler,
+    workers,
     skip_errors,
     progress,
 ):
@@ -129,7 +138,13 @@ def predict_command(
         elif row["status"] == "done" and not progress:
             click.echo(f"wrote {row['file']}")
 
-    client = _connect(scheduler) if scheduler else None
+    if scheduler and workers:
+        raise click.UsageError("--scheduler and --workers exclude each other")
+    client = None
+    if scheduler:
+        client = _connect(scheduler)
+    elif workers:
+        client = _start_local_cluster(workers)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PicassoWarning)
@@ -151,6 +166,8 @@ def predict_command(
     finally:
         if client is not None:
             client.close()
+            if workers:
+                client.cluster.close()
     summary = Path(outdir) / "summary.ecsv"
     click.echo(
         f"{counts['done']} galaxies written, {counts['failed']} failed, "
@@ -174,6 +191,16 @@ def _batch_size(value):
         msg = f"--batch-size must be a positive integer or auto, not {value!r}"
         raise click.BadParameter(msg)
     return number
+
+
+def _start_local_cluster(workers):
+    try:
+        from ._dask import local_client
+
+        return local_client(workers)
+    except ImportError:
+        msg = "--workers needs Dask distributed: pip install 'picasso_astro[dask]'"
+        raise click.ClickException(msg) from None
 
 
 def _connect(address):

@@ -26,7 +26,7 @@ def client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     with distributed.Client(cluster) as dask_client:
@@ -180,3 +180,13 @@ def test_killed_worker_does_not_lose_the_run(client, shared_data, model_64, tmp_
         assert map_file_complete(row["file"])
     client.wait_for_workers(2, timeout=120)
     assert killed not in client.run(os.getpid).values()
+
+
+def test_cli_local_workers(galaxy_files, tiny_model_dir, tmp_path):
+    out = tmp_path / "maps"
+    args = [*map(str, galaxy_files), "-o", str(out), "--model", str(tiny_model_dir)]
+    result = CliRunner().invoke(main, [*args, "--workers", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "6 galaxies written" in result.output
+    both = CliRunner().invoke(main, [*args, "--workers", "2", "--scheduler", "x"])
+    assert both.exit_code == 2 and "exclude" in both.output
