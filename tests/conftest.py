@@ -1,7 +1,7 @@
 """Shared fixtures: the real survey files beside the project, tiny models."""
 
 import pytest
-from helpers import SHARED_DATA, make_band_hdus
+from helpers import SHARED_DATA, make_band_hdus, save_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +33,9 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def model_64(tmp_path_factory):
     """A tiny untrained model that cuts 64 x 64 pixels out of frames."""
-    from picasso_astro.config import ModelConfig
-    from picasso_astro.hub import PicassoModel, save_model
-
-    config = ModelConfig(
-        width=4, depth=2, groups=2, name="tiny-64", cutout={"kind": "fixed", "size": 64}
+    return save_tiny_model(
+        tmp_path_factory.mktemp("model64"), cutout_size=64, name="tiny-64"
     )
-    directory = tmp_path_factory.mktemp("model64")
-    save_model(PicassoModel(config.build_network(), config), directory)
-    return directory
 
 
 @pytest.fixture

@@ -35,3 +35,25 @@ def make_band_hdus(
         header["BUNIT"] = "nanomaggy"
         hdus[band] = fits.PrimaryHDU(data.astype(np.float32), header=header)
     return hdus
+
+
+def write_galaxy_files(folder, count):
+    """Write ``count`` synthetic galaxies, five single-band files each."""
+    paths = []
+    for number in range(count):
+        for band, hdu in make_band_hdus(seed=number).items():
+            path = folder / f"gal{number}-{band}.fits"
+            hdu.writeto(path)
+            paths.append(path)
+    return paths
+
+
+def save_tiny_model(directory, *, cutout_size, name):
+    """Save an untrained tiny model that cuts ``cutout_size`` pixels from frames."""
+    from picasso_astro.config import ModelConfig
+    from picasso_astro.hub import PicassoModel, save_model
+
+    cutout = {"kind": "fixed", "size": cutout_size}
+    config = ModelConfig(width=4, depth=2, groups=2, name=name, cutout=cutout)
+    save_model(PicassoModel(config.build_network(), config), directory)
+    return directory

@@ -8,7 +8,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from click.testing import CliRunner
-from helpers import make_band_hdus
+from helpers import make_band_hdus, write_galaxy_files
 
 from picasso_astro import PropertyMaps, predict
 from picasso_astro import _stream as stream_module
@@ -26,13 +26,7 @@ def galaxy_files(tmp_path):
     """Five synthetic galaxies, five single-band files each."""
     folder = tmp_path / "cutouts"
     folder.mkdir()
-    paths = []
-    for number in range(5):
-        for band, hdu in make_band_hdus(seed=number).items():
-            path = folder / f"gal{number}-{band}.fits"
-            hdu.writeto(path)
-            paths.append(path)
-    return paths
+    return write_galaxy_files(folder, 5)
 
 
 def _statuses(summary):

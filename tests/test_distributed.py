@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from click.testing import CliRunner
-from helpers import make_band_hdus
+from helpers import write_galaxy_files
 
 from picasso_astro import PicassoWarning, PropertyMaps, predict
 from picasso_astro._dask import worker_model_loads
@@ -36,13 +36,7 @@ def client():
 
 @pytest.fixture
 def galaxy_files(tmp_path):
-    paths = []
-    for number in range(6):
-        for band, hdu in make_band_hdus(seed=number).items():
-            path = tmp_path / f"gal{number}-{band}.fits"
-            hdu.writeto(path)
-            paths.append(path)
-    return paths
+    return write_galaxy_files(tmp_path, 6)
 
 
 def test_results_match_local_and_model_loaded_once_per_worker(

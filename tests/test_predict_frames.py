@@ -5,11 +5,10 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from click.testing import CliRunner
+from helpers import save_tiny_model
 
 from picasso_astro import PicassoInputError, PicassoWarning, PropertyMaps, predict
 from picasso_astro.cli import main
-from picasso_astro.config import ModelConfig
-from picasso_astro.hub import PicassoModel, save_model
 
 # r-band centroids of three galaxies in field 004510-4-0030 (as in
 # test_preprocess_frames.py).
@@ -19,12 +18,9 @@ DEC = [36.86442291, 36.78051463, 36.73092147]
 
 @pytest.fixture(scope="module")
 def small_cutout_model(tmp_path_factory):
-    config = ModelConfig(
-        width=4, depth=2, groups=2, name="tiny-96", cutout={"kind": "fixed", "size": 96}
+    return save_tiny_model(
+        tmp_path_factory.mktemp("model96"), cutout_size=96, name="tiny-96"
     )
-    directory = tmp_path_factory.mktemp("model96")
-    save_model(PicassoModel(config.build_network(), config), directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
