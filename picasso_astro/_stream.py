@@ -90,23 +90,6 @@ class _Item:
     name: str
     field: str
     prepare: object
-    finished: object = None
-
-
-class _Countdown:
-    """Call ``action`` once ``count`` galaxies have finished (from any thread)."""
-
-    def __init__(self, count, action):
-        self._count = count
-        self._action = action
-        self._lock = threading.Lock()
-
-    def tick(self):
-        with self._lock:
-            self._count -= 1
-            if self._count != 0:
-                return
-        self._action()
 
 
 def _target_label(name, coord):
@@ -289,15 +272,18 @@ def unit_items(unit, config, options=None):
             )
         return
     fld = unit.field
-    countdown = _Countdown(len(unit.targets), fld.clear)
-    for target in unit.targets:
-        yield _Item(
-            target[0],
-            target[1],
-            fld.name,
-            lambda target=target: _field_model_input(fld, target, config, options),
-            countdown.tick,
-        )
+    try:
+        for target in unit.targets:
+            yield _Item(
+                target[0],
+                target[1],
+                fld.name,
+                lambda target=target: _field_model_input(fld, target, config, options),
+            )
+    finally:
+        # Items are prepared by the thread that iterates, one at a time: by
+        # the time it asks for the next item, this field's last is done.
+        fld.clear()
 
 
 _DONE = object()
@@ -322,9 +308,6 @@ def _prepared(item):
         return (item, item.prepare(), None)
     except PicassoInputError as exc:
         return (item, None, exc)
-    finally:
-        if item.finished is not None:
-            item.finished()
 
 
 def _produce(items, channel, stop):
