@@ -9,7 +9,6 @@ reported as failed, galaxy by galaxy.
 """
 
 import hashlib
-import os
 
 from .exceptions import PicassoInputError
 
@@ -74,7 +73,7 @@ def run_unit(unit, digest, payload, options):
         From `model_payload`.
     options : dict
         ``device``, ``batch_size``, ``tile_size``, ``preprocessing``,
-        ``output_dir``, ``overwrite``.
+        ``output_dir``.
 
     Returns
     -------
@@ -99,7 +98,6 @@ def run_unit(unit, digest, payload, options):
         for outcome in stream:
             if options["output_dir"] is not None:
                 write_outcome(outcome, options["output_dir"])
-            outcome.worker = f"pid {os.getpid()}"
             outcomes.append(outcome)
     return outcomes
 

@@ -45,8 +45,6 @@ class Outcome:
         Why it failed.
     output : str
         The map file written, if any.
-    worker : str
-        Where it ran ('' locally; the process id on a Dask worker).
     """
 
     index: int
@@ -55,7 +53,6 @@ class Outcome:
     maps: object = None
     error: Exception | None = None
     output: str = ""
-    worker: str = ""
 
     @property
     def status(self):
@@ -125,20 +122,6 @@ def _readable_fields(frames):
     return readable, unreadable
 
 
-def _field_of_each(coords, fields):
-    """Index into ``fields`` of the field best containing each target (-1: none)."""
-    best = np.full(len(coords), -1)
-    best_edge = np.full(len(coords), -np.inf)
-    for number, fld in enumerate(fields):
-        wcs, (ny, nx) = fld._geometry()
-        x, y = wcs.world_to_pixel(coords)
-        edge = np.minimum.reduce([x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y])
-        better = (edge >= 0) & (edge > best_edge)
-        best[better] = number
-        best_edge[better] = edge[better]
-    return best
-
-
 def plan_units(inputs, targets, *, group_size):
     """Split the input into work units.
 
@@ -161,10 +144,12 @@ def plan_units(inputs, targets, *, group_size):
     """
     if targets is None:
         return _plan_cutouts(inputs, group_size)
+    from .sdss import best_field_index
+
     coords, names, radii = targets
     labels = [_target_label(names[i], coords[i]) for i in range(len(coords))]
     fields, unreadable = _readable_fields(inputs)
-    best = _field_of_each(coords, fields)
+    best = best_field_index(coords, fields)
     units = [FieldUnit(fld) for fld in fields]
     failed = []
     for index, number in enumerate(best):

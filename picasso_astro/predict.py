@@ -175,7 +175,6 @@ def iter_outcomes(
     preprocessing=None,
     client=None,
     output_dir=None,
-    overwrite=False,
     select=None,
 ):
     """Plan the work and return a stream of per-galaxy outcomes.
@@ -215,7 +214,6 @@ def iter_outcomes(
         "tile_size": tile_size,
         "preprocessing": dict(preprocessing or {}),
         "output_dir": None if output_dir is None else str(output_dir),
-        "overwrite": overwrite,
     }
 
     def local():

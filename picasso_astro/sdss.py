@@ -18,7 +18,6 @@ https://data.sdss.org/datamodel/files/PHOTO_REDUX/RERUN/RUN/objcs/CAMCOL/psField
 import bz2
 import io
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +38,7 @@ __all__ = [
     "PSField",
     "SDSSField",
     "assign_targets",
+    "best_field_index",
     "download_frames",
     "find_frames",
     "frames_containing",
@@ -524,19 +524,11 @@ class SDSSField:
     _psfield: PSField | None = field(default=None, repr=False)
     _wcs: WCS | None = field(default=None, repr=False)
     _shape: tuple | None = field(default=None, repr=False)
-    _lock: object = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def __getstate__(self):
         # Sent to another process (a Dask worker): the paths and geometry,
-        # never the decompressed images or the lock.
-        state = dict(self.__dict__)
-        state["_images"] = {}
-        state.pop("_lock")
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
+        # never the decompressed images.
+        return dict(self.__dict__, _images={})
 
     @property
     def key(self):
@@ -555,9 +547,8 @@ class SDSSField:
 
     def psfield_data(self):
         """Return the `PSField` of this field, or None (read once)."""
-        with self._lock:
-            if self._psfield is None and self.psfield is not None:
-                self._psfield = read_psfield(self.psfield)
+        if self._psfield is None and self.psfield is not None:
+            self._psfield = read_psfield(self.psfield)
         return self._psfield
 
     def image(self, band):
@@ -568,14 +559,11 @@ class SDSSField:
                 f"found {', '.join(self.bands) or 'none'}"
             )
             raise PicassoInputError(msg)
-        # Threads preparing galaxies of one field share it: one reads a
-        # frame, the others wait for it.
-        with self._lock:
-            if band not in self._images:
-                self._images[band] = read_frame(
-                    self.paths[band], psfield=self.psfield_data()
-                )
-            return self._images[band]
+        if band not in self._images:
+            self._images[band] = read_frame(
+                self.paths[band], psfield=self.psfield_data()
+            )
+        return self._images[band]
 
     def images(self):
         """Return all bands as a dict of `~picasso_astro.images.BandImage`."""
@@ -632,8 +620,7 @@ class SDSSField:
 
     def clear(self):
         """Forget the decompressed images (to free memory)."""
-        with self._lock:
-            self._images.clear()
+        self._images.clear()
 
 
 def find_frames(source):
@@ -716,13 +703,45 @@ def frames_containing(coord, fields, *, margin=0):
         fields = fields.values()
     found = []
     for fld in fields:
-        if bool(fld.contains(coord, margin=margin)):
-            wcs, (ny, nx) = fld._geometry()
-            x, y = wcs.world_to_pixel(coord)
-            edge = min(x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y)
+        edge = float(_edge_distance(fld, coord))
+        if edge >= margin:
             found.append((edge, fld))
     found.sort(key=lambda item: -item[0])
     return [fld for _, fld in found]
+
+
+def _edge_distance(fld, coords):
+    """Pixels from each position to the nearest edge of the r frame (< 0: off)."""
+    wcs, (ny, nx) = fld._geometry()
+    x, y = wcs.world_to_pixel(coords)
+    # NaN (a position the projection cannot reach) compares as off the frame.
+    edge = np.minimum.reduce([x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y])
+    return np.where(np.isnan(edge), -np.inf, edge)
+
+
+def best_field_index(coords, fields):
+    """Return, for each position, the index of the field that best contains it.
+
+    Parameters
+    ----------
+    coords : `~astropy.coordinates.SkyCoord`
+        Array of positions.
+    fields : list of `SDSSField`
+
+    Returns
+    -------
+    index : int `~numpy.ndarray`
+        Into ``fields``; the field where the position lies farthest from an
+        edge (the first such on ties), or -1 where no frame holds it.
+    """
+    best = np.full(len(coords), -1)
+    best_edge = np.full(len(coords), -np.inf)
+    for number, fld in enumerate(fields):
+        edge = _edge_distance(fld, coords)
+        better = (edge >= 0) & (edge > best_edge)
+        best[better] = number
+        best_edge[better] = edge[better]
+    return best
 
 
 def _target_name(targets, index, coord):
@@ -755,14 +774,13 @@ def assign_targets(coords, fields, *, names=None):
     coords = coords.reshape(-1) if not scalar else coords.reshape((1,))
     fields = list(fields.values()) if isinstance(fields, dict) else list(fields)
     assignment, outside = [], []
-    for index, coord in enumerate(coords):
-        found = frames_containing(coord, fields)
-        if not found:
+    for index, number in enumerate(best_field_index(coords, fields)):
+        if number < 0:
             label = names[index] if names is not None else None
-            outside.append(label or _target_name(coords, index, coord))
+            outside.append(label or _target_name(coords, index, coords[index]))
             assignment.append(None)
         else:
-            assignment.append(found[0])
+            assignment.append(fields[number])
     if outside:
         listed = ", ".join(fld.name for fld in fields)
         msg = (
