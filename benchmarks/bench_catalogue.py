@@ -9,12 +9,18 @@ galaxies/s (model loading and cluster start-up excluded; reading frames,
 preprocessing, the network and writing files included) and the peak
 resident memory of the process.
 
+With ``--cutouts``, the galaxies are instead synthetic five-band cutouts
+(one FITS file per band, written to a temporary folder beforehand and not
+timed), the catalogue guide's other case.
+
 Run from the project root (frames from ../shared/data)::
 
     python benchmarks/bench_catalogue.py --per-field 40            # shared fields
     python benchmarks/bench_catalogue.py --per-field 1 --repeats 3 # one per field
     python benchmarks/bench_catalogue.py --per-field 40 --workers 2 # Dask
     python benchmarks/bench_catalogue.py --memory 10 1000          # flat memory?
+    python benchmarks/bench_catalogue.py --cutouts --total 200     # cutouts
+    python benchmarks/bench_catalogue.py --cutouts --memory 10 1000
 """
 
 import argparse
@@ -39,7 +45,7 @@ def grid_catalogue(folders, per_field, *, margin=100):
 
     rows = []
     for key, fld in find_frames(folders).items():
-        wcs, (ny, nx) = fld._geometry()
+        wcs, (ny, nx) = fld.geometry()
         side = int(np.ceil(np.sqrt(per_field)))
         xs = np.linspace(margin, nx - margin, side)
         ys = np.linspace(margin, ny - margin, side)
@@ -50,6 +56,75 @@ def grid_catalogue(folders, per_field, *, margin=100):
             rows.append((name, coord.ra.deg, coord.dec.deg))
         del key
     return Table(rows=rows, names=("name", "ra", "dec"))
+
+
+def write_cutouts(folder, count, size=128):
+    """Write ``count`` synthetic galaxies, five single-band files each.
+
+    A Gaussian disc whose brightness grows from u to z, in nanomaggies with
+    noise, on a TAN grid of 0.396 arcsec pixels; every galaxy differs.
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size]
+    centre = size / 2 - 0.5
+    paths = []
+    for number in range(count):
+        rng = np.random.default_rng(number)
+        wcs = WCS(naxis=2)
+        wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        wcs.wcs.crval = [150.0 + number * 1e-3, 2.0]
+        wcs.wcs.crpix = [size / 2 + 0.5, size / 2 + 0.5]
+        wcs.wcs.cdelt = [-0.396 / 3600, 0.396 / 3600]
+        radius = rng.uniform(3.0, 12.0)
+        disc = np.exp(-((xx - centre) ** 2 + (yy - centre) ** 2) / (2 * radius**2))
+        for k, band in enumerate("ugriz"):
+            data = (1 + k) * 2.0 * disc + rng.normal(0, 0.05, disc.shape)
+            header = wcs.to_header()
+            header["FILTER"] = band
+            header["BUNIT"] = "nanomaggy"
+            path = folder / f"gal{number:05d}-{band}.fits"
+            fits.PrimaryHDU(data.astype(np.float32), header=header).writeto(path)
+            paths.append(path)
+    return paths
+
+
+def run_cutouts(args):
+    """Run ``args.total`` cutout galaxies (from ``args.cutout_dir`` if given)."""
+    from picasso_astro.catalogue import predict_to_files
+    from picasso_astro.hub import load_model
+
+    model = load_model(args.model)
+    total = args.total or 100
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.cutout_dir:
+            paths = sorted(Path(args.cutout_dir).glob("gal*-?.fits"))[: 5 * total]
+        else:
+            paths = write_cutouts(Path(scratch) / "in", total, args.cutout_size)
+        if len(paths) != 5 * total:
+            msg = f"{args.cutout_dir} holds fewer than {total} galaxies"
+            raise SystemExit(msg)
+        start = time.perf_counter()
+        summary = predict_to_files(
+            paths,
+            Path(scratch) / "out",
+            model=model,
+            device=args.device,
+            batch_size=args.batch_size,
+        )
+        elapsed = time.perf_counter() - start
+    galaxies = int(np.sum(summary["status"] == "done"))
+    return {
+        "galaxies": galaxies,
+        "fields": 0,
+        "seconds": elapsed,
+        "galaxies_per_s": galaxies / elapsed,
+        "peak_rss_mib": peak_rss_mib(),
+        "workers": 0,
+    }
 
 
 def _import_everything():
@@ -126,28 +201,36 @@ def run(args):
 def memory_check(sizes, args):
     """Run the benchmark in fresh processes for each catalogue size."""
     peaks = {}
-    for size in sizes:
-        command = [
-            sys.executable,
-            __file__,
-            "--per-field",
-            str(args.per_field),
-            "--fields",
-            str(args.fields),
-            "--total",
-            str(size),
+    with tempfile.TemporaryDirectory() as scratch:
+        common = [
             "--json",
+            "--device",
+            args.device,
+            "--batch-size",
+            str(args.batch_size),
         ]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        peaks[size] = result["peak_rss_mib"]
-        print(
-            f"{size:6d} galaxies: peak RSS {result['peak_rss_mib']:.0f} MiB, "
-            f"{result['galaxies_per_s']:.2f} galaxies/s"
-        )
+        if args.model:
+            common += ["--model", args.model]
+        if args.cutouts:
+            # The same files for every size, written once, outside the runs.
+            write_cutouts(scratch, max(sizes), args.cutout_size)
+            common += ["--cutouts", "--cutout-dir", scratch]
+        else:
+            common += ["--per-field", str(args.per_field), "--fields", str(args.fields)]
+        kind = "cutout galaxies" if args.cutouts else "galaxies"
+        for size in sizes:
+            command = [sys.executable, __file__, "--total", str(size), *common]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            peaks[size] = result["peak_rss_mib"]
+            print(
+                f"{size:6d} {kind}: peak RSS {result['peak_rss_mib']:.0f} MiB, "
+                f"{result['galaxies']} done, {result['galaxies_per_s']:.2f} galaxies/s"
+            )
     smallest, largest = min(sizes), max(sizes)
     ratio = peaks[largest] / peaks[smallest]
-    print(f"peak RSS at {largest} / at {smallest} galaxies: {ratio:.3f}")
+    print(f"peak RSS at {largest} / at {smallest} {kind}: {ratio:.3f}")
+    print(f"peak RSS difference, {largest} vs {smallest}: {100 * (ratio - 1):+.1f} %")
 
 
 def main():
@@ -167,14 +250,27 @@ def main():
         help="PSF FWHM (arcsec) where neither a psField nor stars give it",
     )
     parser.add_argument("--memory", type=int, nargs="+", metavar="N")
+    parser.add_argument(
+        "--cutouts", action="store_true", help="synthetic cutouts instead of frames"
+    )
+    parser.add_argument("--cutout-size", type=int, default=128, help="pixels a side")
+    parser.add_argument("--cutout-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.memory:
         memory_check(args.memory, args)
         return
-    result = run(args)
+    result = run_cutouts(args) if args.cutouts else run(args)
     if args.json:
         print(json.dumps(result))
+        return
+    if args.cutouts:
+        print(
+            f"{result['galaxies']} cutout galaxies of {args.cutout_size} pixels, "
+            f"local: {result['seconds']:.1f} s, "
+            f"{result['galaxies_per_s']:.2f} galaxies/s; "
+            f"peak RSS {result['peak_rss_mib']:.0f} MiB (this process)"
+        )
         return
     where = f"Dask, {args.workers} workers" if args.workers else "local"
     print(

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from picasso_astro._inference import auto_batch_size, resolve_precision
 from picasso_astro.hub import load_model
-from picasso_astro.predict import resolve_device
+from picasso_astro._inference import resolve_device
 
 
 def _sync(device):

@@ -5,11 +5,7 @@ heads predicts per-pixel star-formation rate, HI, gas and stellar metallicity
 and stellar mass surface density from SDSS u, g, r, i, z images.
 """
 
-try:
-    from ._version import version as __version__
-except ImportError:  # pragma: no cover - only without an installed version file
-    __version__ = "0.0.0"
-
+from ._package import __version__
 from .catalogue import predict_to_files
 from .exceptions import PicassoInputError, PicassoModelError, PicassoWarning
 from .hub import load_model

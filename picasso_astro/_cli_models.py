@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
+from ._download import resolve_cache_dir
 from .exceptions import PicassoInputError, PicassoModelError
+from .hub import download_model, list_models
 
 __all__ = ["download_command", "models_command"]
 
@@ -51,9 +53,6 @@ def _progress_bar_class():
 )
 def models_command(cache_dir):
     """List models: bundled, cached, and known on the Hugging Face Hub."""
-    from ._download import resolve_cache_dir
-    from .hub import list_models
-
     rows = [("NAME", "WHERE", "REVISION", "SIZE", "REPOSITORY: DESCRIPTION")]
     for item in list_models(cache_dir=cache_dir):
         origin = f"{item.repo_id}: " if item.repo_id else ""
@@ -98,8 +97,6 @@ def download_command(name, revision, cache_dir, endpoint, quiet):
     Every file is checked against its pinned sha256; afterwards the model
     loads with no network access.
     """
-    from .hub import download_model
-
     try:
         directory = download_model(
             name,

@@ -2,7 +2,7 @@
 
 Each unit (one SDSS field, or a group of cutouts) is one task.  The model
 travels once to every worker (scattered, replicated) and is built once per
-worker process; each task returns one `~picasso_astro._stream.Outcome` per
+worker process; each task returns one `~picasso_astro._plan.Outcome` per
 galaxy.  A worker that dies takes its running task with it: the scheduler
 runs it again elsewhere, and only a unit that kills workers repeatedly is
 reported as failed, galaxy by galaxy.
@@ -10,19 +10,19 @@ reported as failed, galaxy by galaxy.
 
 import hashlib
 
+from ._inference import resolve_device
+from ._outputs import write_outcome
+from ._plan import FieldUnit, Outcome
+from ._stream import stream_outcomes, unit_items
+from ._warnings import quiet_preparation
+from .config import ModelConfig
 from .exceptions import PicassoInputError
+from .hub import PicassoModel
 
-__all__ = ["distributed_outcomes", "worker_model_loads"]
+__all__ = ["distributed_outcomes", "local_client"]
 
-#: Models built in this (worker) process, by weights digest.
+#: Models built in this (worker) process, by weights digest and device.
 _WORKER_MODELS = {}
-#: How many times this process built a model (to check "once per worker").
-_LOADS = []
-
-
-def worker_model_loads():
-    """Return the digests of the models this process has built, in order."""
-    return list(_LOADS)
 
 
 def model_payload(loaded):
@@ -42,10 +42,6 @@ def _worker_model(digest, payload, device):
     import torch
     from safetensors.torch import load
 
-    from .config import ModelConfig
-    from .hub import PicassoModel
-    from .predict import resolve_device
-
     key = (digest, str(device))
     if key not in _WORKER_MODELS:
         config_dict, source, weights = payload
@@ -57,7 +53,6 @@ def _worker_model(digest, payload, device):
         loaded = PicassoModel(network, config, source=source).to(torch_device)
         loaded.network.to(memory_format=torch.channels_last)
         _WORKER_MODELS[key] = (loaded, torch_device)
-        _LOADS.append(digest)
     return _WORKER_MODELS[key]
 
 
@@ -66,26 +61,22 @@ def run_unit(unit, digest, payload, options):
 
     Parameters
     ----------
-    unit : `~picasso_astro._stream.FieldUnit` or `~picasso_astro._stream.GalaxyUnit`
+    unit : `~picasso_astro._plan.FieldUnit` or `~picasso_astro._plan.CutoutUnit`
     digest : str
         The weights' SHA-256, key of the per-worker model cache.
     payload : tuple
         From `model_payload`.
     options : dict
-        ``device``, ``batch_size``, ``tile_size``, ``preprocessing``,
-        ``output_dir``.
+        ``device``, ``batch_size``, ``tile_size``, ``preparation`` (a
+        `~picasso_astro.preprocess.PreparationOptions`), ``output_dir``.
 
     Returns
     -------
-    outcomes : list of `~picasso_astro._stream.Outcome`
+    outcomes : list of `~picasso_astro._plan.Outcome`
         With maps, or with ``output`` set and no maps when writing files.
     """
-    from ._stream import stream_outcomes, unit_items
-    from ._warnings import quiet_preparation
-    from .catalogue import write_outcome
-
     loaded, device = _worker_model(digest, payload, options["device"])
-    items = unit_items(unit, loaded.config, options["preprocessing"])
+    items = unit_items(unit, loaded.config, options["preparation"])
     outcomes = []
     stream = stream_outcomes(
         items,
@@ -108,15 +99,8 @@ def _unit_label(unit):
 
 
 def _unit_failed(unit, error):
-    from ._stream import FieldUnit, Outcome
-
-    if isinstance(unit, FieldUnit):
-        entries = [(t[0], t[1]) for t in unit.targets]
-        field = unit.field.name
-    else:
-        entries = [(index, galaxy.name) for index, galaxy in unit.galaxies]
-        field = ""
-    return [Outcome(index, name, field, error=error) for index, name in entries]
+    field = unit.field.name if isinstance(unit, FieldUnit) else ""
+    return [Outcome(index, name, field, error=error) for index, name in unit.entries()]
 
 
 def _error_for(unit, exc):
@@ -140,7 +124,7 @@ def distributed_outcomes(client, units, loaded, options, *, in_flight=None):
     ----------
     client : `distributed.Client`
     units : list
-        Work units from `~picasso_astro._stream.plan_units`.
+        Work units from `~picasso_astro._plan.plan_units`.
     loaded : `~picasso_astro.hub.PicassoModel`
     options : dict
         See `run_unit`.
@@ -150,7 +134,7 @@ def distributed_outcomes(client, units, loaded, options, *, in_flight=None):
 
     Yields
     ------
-    outcome : `~picasso_astro._stream.Outcome`
+    outcome : `~picasso_astro._plan.Outcome`
     """
     from distributed import as_completed
 

@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 
+from ._package import __version__
 from .exceptions import PicassoModelError
 
 __all__ = []
@@ -65,12 +66,6 @@ def resolve_endpoint(endpoint=None):
     from huggingface_hub import constants
 
     return constants.ENDPOINT
-
-
-def snapshot_path(cache_dir, repo_id, commit):
-    """Where the Hub cache keeps the files of ``repo_id`` at ``commit``."""
-    folder = "models--" + repo_id.replace("/", "--")
-    return Path(cache_dir) / folder / "snapshots" / commit
 
 
 def sha256_file(path):
@@ -188,8 +183,6 @@ def fetch_file(
     """
     import huggingface_hub
     from huggingface_hub import errors
-
-    from . import __version__
 
     where = f"{endpoint}/{repo_id}"
     options = {}

@@ -4,10 +4,17 @@ Private: the public entry points are in `picasso_astro.sdss` and
 `picasso_astro.preprocess`.
 """
 
+import functools
+import weakref
+
 import numpy as np
+from astropy.stats import mad_std
 from scipy import ndimage, optimize
 
 from ._cache import ContentCache
+from ._sources import detect
+from .exceptions import PicassoInputError
+from .images import PIXEL_SCALE, BandImage
 
 GAUSSIAN_SIGMA_TO_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
@@ -194,3 +201,347 @@ def ringing(kernel):
     neg = -kernel[kernel < 0].sum()
     pos = kernel[kernel > 0].sum()
     return float(neg / pos) if pos > 0 else np.inf
+
+
+#: Odd size in pixels of the PSF images used for matching.
+PSF_SIZE = 41
+
+#: Largest accepted ringing (negative/positive kernel sum) of a matching kernel.
+MAX_RINGING = 0.1
+
+
+def estimate_psf(image, *, size=PSF_SIZE, max_stars=60, saturation=None):
+    """Measure the PSF of a frame from its stars.
+
+    Point sources are found with photutils segmentation; those that are
+    isolated, unsaturated, round, bright (signal-to-noise above 50) and on the
+    narrow-size locus of the brightest compact sources are stacked.
+
+    Parameters
+    ----------
+    image : `~picasso_astro.images.BandImage`
+        Preferably a whole frame (many stars).
+    size : int
+        Odd size of the PSF image.
+    max_stars : int
+        At most this many stars (the brightest usable ones) are stacked.
+    saturation : float, optional
+        Peak in nanomaggies above which a star is not used.  For SDSS frames
+        it is derived from the calibration and sky in ``meta``.
+
+    Returns
+    -------
+    psf : 2D `~numpy.ndarray`
+        Unit sum, centred.
+    fwhm : float
+        FWHM in arcsec (median of the core Gaussian fits of the stars).
+    nstars : int
+        Stars used.
+
+    Raises
+    ------
+    PicassoInputError
+        If fewer than three usable stars are found.
+    """
+    from photutils.segmentation import SourceCatalog
+
+    data = np.where(image.bad_pixels(), np.nan, image.data)
+    noise = image.noise
+    if noise is None:
+        noise = np.full(data.shape, mad_std(data, ignore_nan=True))
+    counts_peak = None
+    saturation_counts = image.meta.get("saturation_counts")
+    if saturation is None and saturation_counts is not None and "calib" in image.meta:
+        # SDSS frames: saturation is a level in raw counts, sky included.
+        calib = np.asarray(image.meta["calib"])[np.newaxis, :]
+        counts_peak = data / calib + np.asarray(image.meta["sky"]) / calib
+    segm, _ = detect(
+        data, noise, nsigma=5.0, npixels=5, mask=image.bad_pixels(), fwhm=2.0
+    )
+    if segm is None:
+        msg = "no sources found to measure the PSF on; give psf_fwhm or a psField"
+        raise PicassoInputError(msg)
+    cat = SourceCatalog(
+        np.where(np.isfinite(data), data, 0.0), segm, error=noise, progress_bar=False
+    )
+    flux = np.asarray(cat.segment_flux)
+    flux_err = np.asarray(cat.segment_flux_err)
+    peak = np.asarray(cat.max_value)
+    fwhm = np.asarray(cat.fwhm.value)
+    ell = np.asarray(cat.ellipticity.value)
+    yc, xc = np.asarray(cat.y_centroid), np.asarray(cat.x_centroid)
+    ny, nx = data.shape
+    edge = size // 2 + 4
+    ok = (
+        np.isfinite(flux)
+        & (flux > 50 * flux_err)
+        & (ell < 0.2)
+        & (xc > edge)
+        & (xc < nx - 1 - edge)
+        & (yc > edge)
+        & (yc < ny - 1 - edge)
+    )
+    if counts_peak is not None:
+        iy = np.clip(np.round(yc).astype(int), 0, ny - 1)
+        ix = np.clip(np.round(xc).astype(int), 0, nx - 1)
+        ok &= counts_peak[iy, ix] < saturation_counts
+    elif saturation is not None:
+        ok &= peak < saturation
+    # Isolated: no other source's centroid within the stamp.
+    if np.count_nonzero(ok) > 1:
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(np.c_[yc, xc])
+        counts = tree.query_ball_point(
+            np.c_[yc, xc], r=size / 2 + 2, return_length=True
+        )
+        ok &= counts == 1
+    if np.count_nonzero(ok) < 3:
+        msg = (
+            f"only {np.count_nonzero(ok)} isolated unsaturated stars found in the "
+            f"{image.band}-band image; give psf_fwhm or a psField"
+        )
+        raise PicassoInputError(msg)
+    # Stars: the tight locus at the smallest sizes among compact sources.
+    sizes = fwhm[ok]
+    locus = np.percentile(sizes, 25)
+    ok &= np.abs(fwhm - locus) < 0.15 * locus
+    index = np.flatnonzero(ok)
+    index = index[np.argsort(-flux[index])][:max_stars]
+    psf = stack_stars(np.nan_to_num(data), np.c_[yc[index], xc[index]], size=size)
+    if psf is None or len(index) < 3:
+        msg = (
+            f"too few usable stars in the {image.band}-band image to measure "
+            "the PSF; give psf_fwhm or a psField"
+        )
+        raise PicassoInputError(msg)
+    fwhms = []
+    half = 7
+    for j in index:
+        iy, ix = int(np.rint(yc[j])), int(np.rint(xc[j]))
+        stamp = data[iy - half : iy + half + 1, ix - half : ix + half + 1]
+        fwhms.append(fit_fwhm(stamp)[0])
+    return psf, float(np.nanmedian(fwhms) * PIXEL_SCALE), len(index)
+
+
+def psf_for_band(
+    image, *, position=None, psfield=None, fallback_fwhm=None, size=PSF_SIZE
+):
+    """Return the PSF of one band: psField, else the image's, else stars, else FWHM.
+
+    Parameters
+    ----------
+    image : `~picasso_astro.images.BandImage`
+        The whole frame (stars are measured on it).
+    position : `~astropy.coordinates.SkyCoord`, optional
+        Where the PSF is wanted (for a psField's position-dependent PSF).
+    psfield : `~picasso_astro.sdss.PSField`, optional
+        When given, the PSF is reconstructed from it.
+    fallback_fwhm : float, dict or `~astropy.units.Quantity`, optional
+        FWHM in arcsec (one value or one per band): a Gaussian PSF, used when
+        neither a psField nor enough stars are available.
+    size : int
+        Odd size of the PSF image.
+
+    Returns
+    -------
+    psf : 2D `~numpy.ndarray`
+    fwhm : float
+        In arcsec.
+    source : str
+        ``"psField"``, ``"image"`` (a PSF already attached), ``"stars (N)"`` or
+        ``"fwhm"``.
+    """
+    if psfield is not None:
+        if position is not None and image.wcs is not None:
+            x, y = image.wcs.world_to_pixel(position)
+        else:
+            y, x = (np.asarray(image.shape) - 1) / 2
+        psf = psfield.psf(image.band, float(y), float(x))
+        fwhm = psf_fwhm(psf)[0] * PIXEL_SCALE
+        return resize_odd(psf, size), float(fwhm), "psField"
+    if image.psf is not None:
+        fwhm = image.psf_fwhm
+        if fwhm is None:
+            fwhm = psf_fwhm(image.psf)[0] * PIXEL_SCALE
+        source = image.meta.get("psf_from", "image")
+        return resize_odd(image.psf, size), float(fwhm), source
+    if isinstance(fallback_fwhm, dict):
+        fallback_fwhm = fallback_fwhm.get(image.band)
+    if hasattr(fallback_fwhm, "unit"):
+        fallback_fwhm = fallback_fwhm.to_value("arcsec")
+    try:
+        psf, fwhm, nstars = _stars_psf(image, size)
+    except PicassoInputError:
+        if fallback_fwhm is None:
+            raise
+    else:
+        return psf, fwhm, f"stars ({nstars})"
+    psf = gaussian_psf(float(fallback_fwhm) / PIXEL_SCALE, size)
+    return psf, float(fallback_fwhm), "fwhm"
+
+
+#: PSFs measured from a frame's stars, by frame: ``{key: (weakref, result)}``.
+_STAR_PSFS = {}
+
+
+def _stars_psf(image, size):
+    """`estimate_psf` once per frame: every galaxy of a field reuses it.
+
+    Keyed by the frame's pixel array, which is forgotten with it; failures are
+    kept too, so that a frame without stars is searched once.
+    """
+    key = (id(image.data), size)
+    entry = _STAR_PSFS.get(key)
+    if entry is None or entry[0]() is not image.data:
+        try:
+            result = estimate_psf(image, size=size)
+        except PicassoInputError as exc:
+            result = exc
+        forget = functools.partial(_STAR_PSFS.pop, key, None)
+        entry = (weakref.ref(image.data, lambda _: forget()), result)
+        _STAR_PSFS[key] = entry
+    if isinstance(entry[1], PicassoInputError):
+        raise entry[1]
+    return entry[1]
+
+
+_KERNEL_CACHE = ContentCache(maxsize=64)
+
+
+def matching_kernel(source_psf, target_psf, *, windows=None):
+    """Make the kernel that turns ``source_psf`` into ``target_psf``.
+
+    Kernels from the ratio of Fourier transforms (photutils ``make_kernel``,
+    formerly ``create_matching_kernel``) with several windows (Tukey and
+    split cosine bell of different widths), and a Gaussian kernel of the
+    width difference, are tried; the one with the smallest residual
+    ``|source * kernel - target|`` among those whose ringing (negative over
+    positive kernel sum) is below `MAX_RINGING` is kept.
+
+    Parameters
+    ----------
+    source_psf, target_psf : 2D `~numpy.ndarray`
+        Same odd shape, centred, unit sum.
+    windows : dict of str to callable, optional
+        Candidate windows by name.
+
+    Returns
+    -------
+    kernel : 2D `~numpy.ndarray`
+    info : dict
+        ``method`` (``"fourier ratio"`` or ``"gaussian"``), ``window``,
+        ``residual`` (L1 of the matched PSF minus the target) and ``ringing``.
+    """
+    if windows is not None:
+        return _matching_kernel(source_psf, target_psf, windows)
+    # The galaxies of a field share their PSFs: one kernel serves them all.
+    key = ContentCache.key(source_psf, target_psf)
+    kernel, info = _KERNEL_CACHE.get(
+        key, lambda: _matching_kernel(source_psf, target_psf, None)
+    )
+    return kernel.copy(), dict(info)
+
+
+def _matching_kernel(source_psf, target_psf, windows):
+    from scipy.signal import fftconvolve
+
+    try:
+        from photutils.psf_matching import (
+            SplitCosineBellWindow,
+            TukeyWindow,
+        )
+        from photutils.psf_matching import make_kernel as _make
+    except ImportError:  # photutils < 3
+        from photutils.psf import (
+            SplitCosineBellWindow,
+            TukeyWindow,
+        )
+        from photutils.psf import create_matching_kernel as _make
+
+    if windows is None:
+        windows = {
+            f"TukeyWindow(alpha={a})": TukeyWindow(alpha=a)
+            for a in (0.3, 0.5, 0.7, 0.85, 1.0)
+        }
+        windows["SplitCosineBellWindow(alpha=0.4, beta=0.3)"] = SplitCosineBellWindow(
+            alpha=0.4, beta=0.3
+        )
+    candidates = []
+    for name, window in windows.items():
+        kernel = _make(source_psf, target_psf, window=window)
+        candidates.append((kernel, {"method": "fourier ratio", "window": name}))
+    # A Gaussian kernel with the width difference: it cannot ring, and wins
+    # when the PSFs are nearly equal or noisy (stacked stars).
+    fwhm_s = psf_fwhm(source_psf)[0]
+    fwhm_t = psf_fwhm(target_psf)[0]
+    width = np.sqrt(max(fwhm_t**2 - fwhm_s**2, 0.0))
+    if width > 0.3:
+        kernel = gaussian_psf(width, source_psf.shape[0])
+    else:
+        kernel = np.zeros_like(source_psf)
+        kernel[kernel.shape[0] // 2, kernel.shape[1] // 2] = 1.0
+    candidates.append((kernel, {"method": "gaussian", "window": None}))
+    best = None
+    for kernel, info in candidates:
+        matched = fftconvolve(source_psf, kernel, mode="same")
+        info["residual"] = float(np.abs(matched - target_psf).sum())
+        info["ringing"] = ringing(kernel)
+        score = (info["ringing"] > MAX_RINGING, info["residual"])
+        if best is None or score < best[0]:
+            best = (score, kernel, info)
+    return best[1], best[2]
+
+
+def match_psfs(images, psfs, fwhms):
+    """Convolve every band to the broadest band's PSF.
+
+    Parameters
+    ----------
+    images : dict of str to `~picasso_astro.images.BandImage`
+        Aligned, background-subtracted bands.
+    psfs : dict of str to 2D `~numpy.ndarray`
+        Same-shape, centred, unit-sum PSFs on the images' pixel scale.
+    fwhms : dict of str to float
+        FWHM per band in arcsec (picks the broadest).
+
+    Returns
+    -------
+    matched : dict of str to `~picasso_astro.images.BandImage`
+    info : dict
+        ``target_band``, ``target_fwhm`` and per band the kernel's window,
+        residual and ringing.
+    """
+    from scipy.signal import fftconvolve
+
+    target_band = max(fwhms, key=fwhms.get)
+    target_psf = psfs[target_band]
+    info = {"target_band": target_band, "target_fwhm": float(fwhms[target_band])}
+    matched = {}
+    for band, image in images.items():
+        if band == target_band:
+            matched[band] = BandImage(
+                band, image.data, wcs=image.wcs, noise=image.noise, mask=image.mask,
+                psf=target_psf, psf_fwhm=fwhms[target_band], meta=dict(image.meta),
+            )  # fmt: skip
+            info[band] = {"window": None, "residual": 0.0, "ringing": 0.0}
+            continue
+        kernel, kinfo = matching_kernel(psfs[band], target_psf)
+        info[band] = kinfo
+        bad = image.bad_pixels()
+        data = fftconvolve(np.where(bad, 0.0, image.data), kernel, mode="same")
+        noise = image.noise
+        if noise is not None:
+            noise = np.sqrt(
+                fftconvolve(np.where(bad, 0.0, noise**2), kernel**2, mode="same").clip(
+                    0
+                )
+            )
+        grow = max(int(np.ceil(fwhms[target_band] / PIXEL_SCALE)), 1)
+        mask = ndimage.binary_dilation(bad, iterations=grow) if bad.any() else bad
+        matched[band] = BandImage(
+            band, np.where(mask, np.nan, data), wcs=image.wcs, noise=noise,
+            mask=mask, psf=target_psf, psf_fwhm=fwhms[target_band],
+            meta=dict(image.meta, psf_matched_to=target_band),
+        )  # fmt: skip
+    return matched, info

@@ -1,84 +1,28 @@
-"""Galaxies as a stream: grouped by field, preprocessed ahead of the network.
+"""Galaxies as a stream: prepared in a background thread ahead of the network.
 
-A catalogue is split into work units (all targets of one SDSS field, or a
-group of cutout galaxies).  A background thread prepares the next galaxies
-while the network runs on the current batch; a bounded queue keeps memory
-flat however long the catalogue, and each field's decompressed frames are
-dropped as soon as its last galaxy is prepared.
+A background thread prepares the next galaxies
+(`~picasso_astro.preprocess.prepare_target`) while the network runs on the
+current batch; a bounded queue keeps memory flat however long the catalogue,
+and each field's decompressed frames are dropped as soon as its last galaxy is
+prepared. Whatever goes wrong with one
+galaxy, in preparation or in the network, becomes that galaxy's failed
+`~picasso_astro._plan.Outcome`; the others go on.
 """
 
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import __version__
-from ._inference import AUTO_BATCH_LIMIT, auto_batch_size
+from ._inference import AUTO_BATCH_LIMIT, auto_batch_size, run_network
+from ._package import __version__
+from ._plan import CutoutUnit, Outcome
 from .exceptions import PicassoInputError
 from .maps import PropertyMaps
-from .preprocess import align_bands, stack_bands, to_model_input
+from .preprocess import prepare_target, to_model_input
 
-__all__ = [
-    "FieldUnit",
-    "GalaxyUnit",
-    "Outcome",
-    "plan_units",
-    "split_units",
-    "stream_outcomes",
-]
-
-
-@dataclass
-class Outcome:
-    """What happened to one galaxy.
-
-    Attributes
-    ----------
-    index : int
-        Position in the input.
-    name : str
-    field : str
-        The SDSS field it was cut from ('' for cutouts).
-    maps : `~picasso_astro.maps.PropertyMaps` or None
-    error : Exception or None
-        Why it failed.
-    output : str
-        The map file written, if any.
-    """
-
-    index: int
-    name: str
-    field: str = ""
-    maps: object = None
-    error: Exception | None = None
-    output: str = ""
-
-    @property
-    def status(self):
-        """str: ``"done"`` or ``"failed"``."""
-        return "failed" if self.error is not None else "done"
-
-
-@dataclass
-class FieldUnit:
-    """All targets of one SDSS field: ``(index, name, coord, half_light_radius)``."""
-
-    field: object
-    targets: list = field(default_factory=list)
-
-    def __len__(self):
-        return len(self.targets)
-
-
-@dataclass
-class GalaxyUnit:
-    """Cutout galaxies: ``(index, GalaxyInput)`` pairs."""
-
-    galaxies: list = field(default_factory=list)
-
-    def __len__(self):
-        return len(self.galaxies)
+__all__ = ["galaxy_failure", "stream_outcomes", "unit_items"]
 
 
 @dataclass
@@ -89,181 +33,77 @@ class _Item:
     prepare: object
 
 
-def _target_label(name, coord):
-    if name:
-        return str(name)
-    return f"J{coord.ra.deg:09.5f}{coord.dec.deg:+09.5f}"
+def galaxy_failure(name, exc):
+    """Return the error that a galaxy's outcome carries for an exception.
 
-
-def _cutout_size(config):
-    cutout = config.cutout
-    if cutout.get("kind") == "half_light":
-        return {"half_light_radii": float(cutout["factor"])}
-    return int(cutout.get("size", 256))
-
-
-def _readable_fields(frames):
-    """Split fields into those whose r-band header reads and the errors of the rest."""
-    from .sdss import SDSSField, find_frames
-
-    if isinstance(frames, dict) and all(
-        isinstance(v, SDSSField) for v in frames.values()
-    ):
-        fields = frames
-    else:
-        fields = find_frames(frames)
-    readable, unreadable = [], []
-    for fld in fields.values():
-        try:
-            fld._geometry()
-            readable.append(fld)
-        except PicassoInputError as exc:
-            unreadable.append(str(exc))
-    return readable, unreadable
-
-
-def plan_units(inputs, targets, *, group_size):
-    """Split the input into work units.
-
-    Parameters
-    ----------
-    inputs
-        As `~picasso_astro.predict` takes them.
-    targets : tuple or None
-        Parsed targets ``(coords, names, radii)`` for frames.
-    group_size : int
-        Cutout galaxies per unit.
-
-    Returns
-    -------
-    names : list of str
-        One per galaxy, in input order.
-    units : list of `FieldUnit` or `GalaxyUnit`
-    failed : list of `Outcome`
-        Galaxies that failed before any work (unreadable, outside every frame).
+    The package's own errors are kept; anything else (a library's error on
+    odd input, e.g. astropy's ``NoOverlapError``) is wrapped in a
+    `~picasso_astro.exceptions.PicassoInputError` that names the galaxy.
     """
-    if targets is None:
-        return _plan_cutouts(inputs, group_size)
-    from .sdss import best_field_index
-
-    coords, names, radii = targets
-    labels = [_target_label(names[i], coords[i]) for i in range(len(coords))]
-    fields, unreadable = _readable_fields(inputs)
-    best = best_field_index(coords, fields)
-    units = [FieldUnit(fld) for fld in fields]
-    failed = []
-    for index, number in enumerate(best):
-        coord = coords[index]
-        if number < 0:
-            msg = (
-                f"target {labels[index]} (RA {coord.ra.deg:.5f}, "
-                f"Dec {coord.dec.deg:+.5f}) lies outside every frame given; check "
-                "its coordinates or add the frames that contain it"
-            )
-            if unreadable:
-                msg += "; some frames could not be read: " + "; ".join(unreadable)
-            failed.append(Outcome(index, labels[index], error=PicassoInputError(msg)))
-            continue
-        radius = None if radii is None else radii[index]
-        units[number].targets.append((index, labels[index], coord, radius))
-    return labels, [unit for unit in units if unit.targets], failed
+    if isinstance(exc, PicassoInputError):
+        return exc
+    msg = f"{name}: could not be processed ({type(exc).__name__}: {exc})"
+    error = PicassoInputError(msg)
+    error.__cause__ = exc
+    return error
 
 
-def split_units(units, size):
-    """Split field units of more than ``size`` galaxies into several."""
-    split = []
-    for unit in units:
-        if isinstance(unit, FieldUnit) and len(unit) > size:
-            pieces = -(-len(unit) // size)
-            step = -(-len(unit) // pieces)
-            split += [
-                FieldUnit(unit.field, unit.targets[start : start + step])
-                for start in range(0, len(unit), step)
-            ]
-        else:
-            split.append(unit)
-    return split
-
-
-def _plan_cutouts(inputs, group_size):
-    from .inputs import parse_inputs
-
-    galaxies = parse_inputs(inputs)
-    names, units, failed, current = [], [], [], GalaxyUnit()
-    for index, galaxy in enumerate(galaxies):
-        if isinstance(galaxy, Exception):
-            names.append(f"input {index}")
-            failed.append(Outcome(index, names[-1], error=galaxy))
-            continue
-        names.append(galaxy.name)
-        current.galaxies.append((index, galaxy))
-        if len(current) >= group_size:
-            units.append(current)
-            current = GalaxyUnit()
-    if current.galaxies:
-        units.append(current)
-    return names, units, failed
-
-
-def _cutout_model_input(galaxy, config):
-    aligned = align_bands(galaxy.images)
-    cube, mask = stack_bands(aligned)
-    x = to_model_input(cube, mask, softening=config.softening)
-    steps = {
-        band: image.meta.get("reprojected_to")
-        and f"reprojected onto {image.meta['reprojected_to']}"
-        for band, image in aligned.items()
-    }
-    flux = {band: image.meta.get("flux_unit") for band, image in galaxy.images.items()}
-    steps = {"alignment": steps, "flux_unit": flux}
-    return x, mask, aligned["r"].wcs, steps, list(galaxy.sources)
-
-
-def _field_model_input(fld, target, config, options):
-    from .preprocess import prepare_target
-
-    _, label, coord, radius = target
-    target_options = dict(options)
-    if target_options.get("psfield") is None:
-        target_options["psfield"] = fld.psfield_data()
-    prepared = prepare_target(
-        fld.images(),
-        coord,
-        size=_cutout_size(config),
-        name=label,
-        half_light_radius=radius,
-        **target_options,
-    )
-    prepared.steps["field"] = fld.name
+def _payload(prepared, config, sources):
     cube, mask = prepared.cube()
     x = to_model_input(cube, mask, softening=config.softening)
-    sources = [str(fld.image(band).meta.get("file", "")) for band in "ugriz"]
     return x, mask, prepared.wcs, prepared.steps, sources
 
 
-def unit_items(unit, config, options=None):
-    """Yield one `_Item` per galaxy of a unit.
+def _cutout_payload(source, config, options):
+    galaxy = source.load() if hasattr(source, "load") else source
+    prepared = prepare_target(galaxy.images, options=options, name=galaxy.name)
+    return _payload(prepared, config, list(galaxy.sources))
+
+
+def _field_payload(fld, target, config, options):
+    prepared = prepare_target(
+        fld.images(),
+        target.coord,
+        size=config.cutout,
+        options=options,
+        name=target.name,
+        half_light_radius=target.half_light_radius,
+        psfield=fld.psfield_data(),
+    )
+    prepared.steps["field"] = fld.name
+    sources = [str(fld.paths[band]) for band in fld.bands]
+    return _payload(prepared, config, sources)
+
+
+def unit_items(unit, config, options):
+    """Yield one `_Item` per galaxy of a work unit.
+
+    Parameters
+    ----------
+    unit : `~picasso_astro._plan.FieldUnit` or `~picasso_astro._plan.CutoutUnit`
+    config : `~picasso_astro.config.ModelConfig`
+        Gives the cutout size and input scaling.
+    options : `~picasso_astro.preprocess.PreparationOptions`
 
     A field's frames are freed once its last galaxy is prepared.
     """
-    options = dict(options or {})
-    if isinstance(unit, GalaxyUnit):
-        for index, galaxy in unit.galaxies:
+    if isinstance(unit, CutoutUnit):
+        for index, source in unit.galaxies:
             yield _Item(
                 index,
-                galaxy.name,
+                source.name,
                 "",
-                lambda galaxy=galaxy: _cutout_model_input(galaxy, config),
+                lambda source=source: _cutout_payload(source, config, options),
             )
         return
     fld = unit.field
     try:
         for target in unit.targets:
             yield _Item(
-                target[0],
-                target[1],
+                target.index,
+                target.name,
                 fld.name,
-                lambda target=target: _field_model_input(fld, target, config, options),
+                lambda target=target: _field_payload(fld, target, config, options),
             )
     finally:
         # Items are prepared by the thread that iterates, one at a time: by
@@ -291,8 +131,8 @@ def _put(channel, entry, stop):
 def _prepared(item):
     try:
         return (item, item.prepare(), None)
-    except PicassoInputError as exc:
-        return (item, None, exc)
+    except Exception as exc:  # any failure of one galaxy is that galaxy's
+        return (item, None, galaxy_failure(item.name, exc))
 
 
 def _produce(items, channel, stop):
@@ -370,28 +210,41 @@ def stream_outcomes(items, loaded, device, *, batch_size, tile_size, prefetch=2)
 
 
 def _run_batch(batch, loaded, device, tile_size):
-    from .predict import run_network
-
     by_shape = {}
     for item, payload in batch:
         by_shape.setdefault(payload[0].shape, []).append((item, payload))
     for entries in by_shape.values():
         x = np.stack([payload[0] for _, payload in entries])
-        values, sigmas = run_network(
-            loaded.network, x, device=device, tile_size=tile_size
-        )
-        for (item, payload), value, sigma in zip(entries, values, sigmas, strict=True):
-            _, mask, wcs, steps, sources = payload
-            meta = {
-                "galaxy": item.name,
-                "model": loaded.name,
-                "model_revision": loaded.revision,
-                "model_source": loaded.source,
-                "package_version": __version__,
-                "inputs": sources,
-                "preprocessing": steps,
-            }
-            maps = PropertyMaps.from_arrays(
-                value, sigma, mask, names=loaded.property_names, wcs=wcs, meta=meta
+        try:
+            values, sigmas = run_network(
+                loaded.network, x, device=device, tile_size=tile_size
             )
-            yield Outcome(item.index, item.name, item.field, maps=maps)
+        except Exception as exc:  # the batch's galaxies fail, the run goes on
+            for item, _ in entries:
+                error = galaxy_failure(item.name, exc)
+                yield Outcome(item.index, item.name, item.field, error=error)
+            continue
+        for (item, payload), value, sigma in zip(entries, values, sigmas, strict=True):
+            yield _outcome(item, payload, value, sigma, loaded)
+
+
+def _outcome(item, payload, value, sigma, loaded):
+    _, mask, wcs, steps, sources = payload
+    meta = {
+        "galaxy": item.name,
+        "model": loaded.name,
+        "model_revision": loaded.revision,
+        "model_source": loaded.source,
+        "package_version": __version__,
+        "inputs": sources,
+        "preprocessing": steps,
+    }
+    try:
+        maps = PropertyMaps.from_arrays(
+            value, sigma, mask, names=loaded.property_names, wcs=wcs, meta=meta
+        )
+    except Exception as exc:
+        return Outcome(
+            item.index, item.name, item.field, error=galaxy_failure(item.name, exc)
+        )
+    return Outcome(item.index, item.name, item.field, maps=maps)

@@ -1,103 +1,20 @@
 """Whole catalogues to map files: streaming, resumable, with a summary table."""
 
-import re
-import warnings
 from pathlib import Path
 
-from astropy.io import fits
-from astropy.table import Table
-
-from ._atomic import atomic_path
+from ._outputs import (
+    SUMMARY_NAME,
+    map_file_complete,
+    map_path,
+    progress_bar,
+    summary_table,
+    write_outcome,
+    write_summary,
+)
+from ._run import start_run
 from ._warnings import quiet_preparation
-from .exceptions import PicassoInputError
 
-__all__ = ["SUMMARY_NAME", "map_file_complete", "map_path", "predict_to_files"]
-
-#: The summary table written beside the maps.
-SUMMARY_NAME = "summary.ecsv"
-
-
-def map_path(output_dir, name):
-    """Return the map file of galaxy ``name`` in ``output_dir``.
-
-    Characters that cannot be in a file name (path separators, whitespace,
-    ...) become underscores.
-    """
-    safe = re.sub(r"[^\w.+\-]", "_", str(name)).strip(".") or "galaxy"
-    return Path(output_dir) / f"{safe}.fits"
-
-
-def map_file_complete(path, properties=None):
-    """Return whether ``path`` is a whole, undamaged maps file.
-
-    Parameters
-    ----------
-    path : str or `~pathlib.Path`
-    properties : sequence of str, optional
-        Properties it must hold (all those its header lists, if omitted).
-
-    Returns
-    -------
-    complete : bool
-        False if missing, truncated, failing its checksums, or lacking a map.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return False
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with fits.open(path, memmap=False, checksum=True) as hdulist:
-                header = hdulist[0].header
-                if header.get("ORIGIN") != "picasso_astro" or "PROPS" not in header:
-                    return False
-                listed = header["PROPS"].split(",")
-                wanted = listed if properties is None else list(properties)
-                if not set(wanted) <= set(listed):
-                    return False
-                names = ["MASK"]
-                for name in listed:
-                    names += [name.upper(), f"{name.upper()}_ERR"]
-                if any(hdulist[name].data is None for name in names):
-                    return False
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return False
-    # Checksum failures and truncation are warnings in astropy, not errors.
-    return not caught
-
-
-def write_outcome(outcome, output_dir):
-    """Write a finished galaxy's maps to its file and drop them from memory."""
-    if outcome.maps is None:
-        return outcome
-    path = map_path(output_dir, outcome.name)
-    try:
-        outcome.maps.write(path, overwrite=True)
-        outcome.output = str(path)
-    except OSError as exc:
-        outcome.error = PicassoInputError(f"{path}: could not write the maps ({exc})")
-    outcome.maps = None
-    return outcome
-
-
-def _summary_table(rows):
-    table = Table(
-        rows=rows,
-        names=("index", "name", "status", "field", "file", "message"),
-        dtype=(int, str, str, str, str, str),
-    )
-    table.sort("index")
-    table.meta["comments"] = [
-        "picasso_astro run summary: one row per galaxy; status done, failed or "
-        "skipped (its map file existed already and was complete)"
-    ]
-    return table
-
-
-def write_summary(table, path):
-    """Write the summary table atomically (ECSV)."""
-    with atomic_path(path) as tmp:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
+__all__ = ["map_file_complete", "predict_to_files"]
 
 
 def predict_to_files(
@@ -147,13 +64,10 @@ def predict_to_files(
         skipped), ``field``, ``file``, ``message``; also written to
         ``output_dir/summary.ecsv``.
     """
-    from .predict import _progress, iter_outcomes
-
     if resume and overwrite:
         msg = "resume and overwrite exclude each other: resume keeps finished files"
         raise ValueError(msg)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     rows = []
 
     def record(row):
@@ -190,7 +104,7 @@ def predict_to_files(
             keep.add(index)
         return keep
 
-    outcomes, total = iter_outcomes(
+    outcomes, total = start_run(
         inputs,
         targets=targets,
         model=model,
@@ -202,9 +116,10 @@ def predict_to_files(
         output_dir=output_dir,
         select=decide,
     )
+    output_dir.mkdir(parents=True, exist_ok=True)
     try:
         with quiet_preparation():
-            for outcome in _progress(outcomes, progress, total):
+            for outcome in progress_bar(outcomes, progress, total):
                 write_outcome(outcome, output_dir)
                 record(
                     {
@@ -218,12 +133,6 @@ def predict_to_files(
                 )
     finally:
         # Also after an interruption: the table then says what was done so far.
-        summary = _summary_table([_row_tuple(row) for row in rows])
+        summary = summary_table(rows)
         write_summary(summary, output_dir / SUMMARY_NAME)
     return summary
-
-
-def _row_tuple(row):
-    return tuple(
-        row[key] for key in ("index", "name", "status", "field", "file", "message")
-    )

@@ -7,7 +7,11 @@ from pathlib import Path
 import click
 
 from ._cli_models import download_command, models_command
+from ._dask import local_client
+from .catalogue import predict_to_files
 from .exceptions import PicassoInputError, PicassoModelError, PicassoWarning
+from .hub import load_model
+from .inputs import parse_targets
 
 __all__ = ["main", "predict_command"]
 
@@ -113,16 +117,13 @@ def predict_command(
     progress,
 ):
     """Predict resolved property maps from five-band SDSS cutouts or frames."""
-    from .catalogue import predict_to_files
-    from .hub import load_model
-
     if bool(frames) != bool(catalog):
         raise click.UsageError("--frames and --catalog go together")
     if bool(cutouts) == bool(frames):
         raise click.UsageError("give either CUTOUT files or --frames with --catalog")
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    targets = _read_catalog(catalog) if catalog else None
+    targets = _read_targets(catalog) if catalog else None
     if progress is None:
         progress = sys.stderr.isatty()
     try:
@@ -195,8 +196,6 @@ def _batch_size(value):
 
 def _start_local_cluster(workers):
     try:
-        from ._dask import local_client
-
         return local_client(workers)
     except ImportError:
         msg = "--workers needs Dask distributed: pip install 'picasso_astro[dask]'"
@@ -216,21 +215,11 @@ def _connect(address):
         raise click.ClickException(msg) from None
 
 
-def _read_catalog(path):
-    from astropy.table import Table
-
-    suffix = Path(path).suffix.lower()
-    formats = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".txt": "ascii"}
+def _read_targets(path):
     try:
-        table = Table.read(path, format=formats.get(suffix))
-    except Exception as exc:  # astropy raises many types for unreadable tables
-        msg = f"{path}: cannot read the catalogue ({exc}); give csv, ecsv or FITS"
-        raise click.ClickException(msg) from None
-    columns = {name.lower() for name in table.colnames}
-    if not {"ra", "dec"} <= columns:
-        msg = f"{path}: the catalogue needs ra and dec columns (degrees)"
-        raise click.ClickException(msg)
-    return table
+        return parse_targets(path)
+    except PicassoInputError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 class _DefaultToPredict(click.Group):

@@ -9,9 +9,10 @@ import copy
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from .exceptions import PicassoModelError
+from ._options import LEGACY_PREPARATION
+from .exceptions import PicassoInputError, PicassoModelError
 from .images import BANDS, PIXEL_SCALE
-from .preprocess import DEFAULT_SOFTENING
+from .preprocess import DEFAULT_SOFTENING, PreparationOptions
 from .properties import PROPERTIES
 
 __all__ = [
@@ -55,6 +56,11 @@ class ModelConfig:
     cutout : dict
         How inputs were cut: ``{"kind": "fixed", "size": 256}`` or
         ``{"kind": "half_light", "factor": 10.0, "min_size": 64}``.
+    preprocessing : `~picasso_astro.preprocess.PreparationOptions`
+        How the training images were prepared; `~picasso_astro.predict`
+        prepares galaxies the same way unless told otherwise. A
+        ``config.json`` without this block is of a model trained on mocks
+        stacked as they came (no background, PSF matching or masking).
     name, revision : str
         Model name and version, copied into every output's provenance.
     provenance : dict
@@ -69,6 +75,7 @@ class ModelConfig:
     pixel_scale: float = PIXEL_SCALE
     softening: dict = field(default_factory=lambda: dict(DEFAULT_SOFTENING))
     cutout: dict = field(default_factory=lambda: {"kind": "fixed", "size": 256})
+    preprocessing: PreparationOptions = field(default_factory=PreparationOptions)
     name: str = "unnamed"
     revision: str = "local"
     provenance: dict = field(default_factory=dict)
@@ -104,6 +111,7 @@ class ModelConfig:
                 "validity_channel": True,
             },
             "cutout": dict(self.cutout),
+            "preprocessing": self.preprocessing.recorded(),
             "properties": copy.deepcopy(self.properties),
             "provenance": copy.deepcopy(self.provenance),
         }
@@ -168,6 +176,7 @@ class ModelConfig:
                 or any(b <= a for a, b in pairwise(edges))
             ):
                 fail(f"property {name!r} needs increasing bin_edges")
+        preprocessing = _recorded_preparation(config, fail)
         try:
             return cls(
                 properties=copy.deepcopy(properties),
@@ -178,6 +187,7 @@ class ModelConfig:
                 pixel_scale=pixel_scale,
                 softening={b: float(v) for b, v in softening.items()},
                 cutout=dict(config.get("cutout", {"kind": "fixed", "size": 256})),
+                preprocessing=preprocessing,
                 name=str(config.get("name", "unnamed")),
                 revision=str(config.get("revision", "local")),
                 provenance=copy.deepcopy(config.get("provenance", {})),
@@ -196,3 +206,19 @@ class ModelConfig:
             depth=self.depth,
             groups=self.groups,
         )
+
+
+def _recorded_preparation(config, fail):
+    if "preprocessing" not in config:
+        return LEGACY_PREPARATION
+    block = config["preprocessing"]
+    if not isinstance(block, dict) or set(block) - set(PreparationOptions.RECORDED):
+        fail(
+            "preprocessing must be an object with some of "
+            f"{', '.join(PreparationOptions.RECORDED)}, not {block!r}"
+        )
+    try:
+        # Options not recorded keep the values of the models made before.
+        return LEGACY_PREPARATION.replace(block)
+    except PicassoInputError as exc:
+        fail(str(exc))

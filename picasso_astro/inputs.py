@@ -4,6 +4,11 @@ Accepted, per galaxy: five single-band FITS cutouts (the band from the FILTER
 or BAND keyword, else from the file name, in any order), one five-plane cube
 (file, HDU, `~astropy.io.fits.HDUList` or `~astropy.nddata.NDData`), or a
 mapping from band to any single-band input.
+
+Files are planned from their headers alone: `parse_inputs` groups them into
+galaxies and finds each one's bands without reading a pixel, and a
+`GalaxyFiles` reads its pixels only when `GalaxyFiles.load` is called, so that
+a catalogue of any length can be planned in little memory.
 """
 
 import re
@@ -11,10 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import NDData
 from astropy.stats import mad_std
+from astropy.table import Table
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -23,10 +31,15 @@ from .exceptions import PicassoInputError
 from .images import BANDS, BandImage
 
 __all__ = [
+    "GalaxyFiles",
     "GalaxyInput",
+    "Targets",
     "band_from_filename",
     "band_from_header",
     "parse_inputs",
+    "parse_targets",
+    "read_catalog",
+    "target_name",
 ]
 
 _BAND_TOKEN = re.compile(r"(?<![A-Za-z0-9])([ugriz])(?![A-Za-z0-9])")
@@ -50,6 +63,57 @@ class GalaxyInput:
     name: str
     images: dict
     sources: list = field(default_factory=list)
+
+    def load(self):
+        """Return the galaxy itself: its images are already in memory.
+
+        Returns
+        -------
+        galaxy : `GalaxyInput`
+        """
+        return self
+
+
+@dataclass
+class GalaxyFiles:
+    """The files of one galaxy, known from their headers; pixels not yet read.
+
+    Parameters
+    ----------
+    name : str
+        Used for output file names and messages.
+    sources : list of str
+        The files: one five-plane cube, or one file per band.
+    bands : list of str or None
+        The band of each file in ``sources``; None for a cube.
+    """
+
+    name: str
+    sources: list
+    bands: list | None = None
+
+    def load(self):
+        """Read the pixels.
+
+        Each file is opened once, now.
+
+        Returns
+        -------
+        galaxy : `GalaxyInput`
+
+        Raises
+        ------
+        PicassoInputError
+            If a file cannot be read or its pixels, units or WCS are unusable.
+        """
+        if self.bands is None:
+            (path,) = self.sources
+            return GalaxyInput(self.name, _cube_galaxy(path), [path])
+        images = {
+            band: _band_image(path, band)
+            for path, band in zip(self.sources, self.bands, strict=True)
+        }
+        return GalaxyInput(self.name, images, list(self.sources))
 
 
 def band_from_header(header):
@@ -203,6 +267,7 @@ def _open_fits(path):
     if not path.is_file():
         msg = f"{path}: no such file"
         raise PicassoInputError(msg)
+    hdulist = None
     try:
         with ignoring(AstropyWarning):
             hdulist = fits.open(path, memmap=False)
@@ -210,18 +275,52 @@ def _open_fits(path):
             for hdu in hdulist:
                 _ = hdu.data
     except (OSError, ValueError, TypeError, EOFError) as exc:
+        if hdulist is not None:
+            hdulist.close()
         msg = f"{path}: not a readable FITS file ({exc})"
         raise PicassoInputError(msg) from None
     return hdulist
 
 
-def _cube_images(data, header, source):
-    if data.shape[0] != len(BANDS):
+def _read_header(path):
+    """Return the band (or None) and shape of a file's first image, from headers.
+
+    The file is opened once and no pixel is read: HDUs load lazily, and the
+    search stops at the first image HDU with data (the primary one, usually).
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{path}: no such file"
+        raise PicassoInputError(msg)
+    try:
+        with ignoring(AstropyWarning), fits.open(path, memmap=False) as hdulist:
+            for hdu in hdulist:
+                if hdu.is_image and hdu.header.get("NAXIS", 0) > 0:
+                    hdu.verify("silentfix")
+                    header = hdu.header
+                    shape = [
+                        header.get(f"NAXIS{n}", 0)
+                        for n in range(1, 1 + header["NAXIS"])
+                    ]
+                    return band_from_header(header), tuple(shape[::-1])
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        msg = f"{path}: not a readable FITS file ({exc})"
+        raise PicassoInputError(msg) from None
+    msg = f"{path}: no image data in any HDU"
+    raise PicassoInputError(msg)
+
+
+def _check_planes(planes, source):
+    if planes != len(BANDS):
         msg = (
             f"{source}: a cube must have {len(BANDS)} planes (u, g, r, i, z), "
-            f"found {data.shape[0]}"
+            f"found {planes}"
         )
         raise PicassoInputError(msg)
+
+
+def _cube_images(data, header, source):
+    _check_planes(data.shape[0], source)
     header2d = header.copy()
     if "NAXIS" in header2d:
         wcs = _read_wcs(header, source)
@@ -314,7 +413,11 @@ def _single_band(item, band, source):
 
 
 def _check_bands(images, name, sources):
-    bands = [image.band for image in images]
+    _check_band_names([image.band for image in images], name, sources)
+    return {image.band: image for image in images}
+
+
+def _check_band_names(bands, name, sources):
     duplicates = sorted({b for b in bands if bands.count(b) > 1})
     if duplicates:
         msg = (
@@ -329,7 +432,6 @@ def _check_bands(images, name, sources):
             f"needs all of u, g, r, i and z (found {', '.join(bands) or 'none'})"
         )
         raise PicassoInputError(msg)
-    return {image.band: image for image in images}
 
 
 def parse_inputs(inputs):
@@ -342,9 +444,15 @@ def parse_inputs(inputs):
 
     Returns
     -------
-    galaxies : list of `GalaxyInput` or `PicassoInputError`
+    galaxies : list of `GalaxyFiles`, `GalaxyInput` or `PicassoInputError`
         In input order; an entry is the error for a galaxy that could not be read,
-        so that a batch can go on past it.
+        so that a batch can go on past it. Files give `GalaxyFiles`, planned
+        from their headers (each file opened once, no pixel read; a missing,
+        duplicate or unknown band, a missing or unreadable file are found
+        now); their `GalaxyFiles.load` reads the pixels and raises
+        `PicassoInputError` for what only the pixels, units or WCS show.
+        In-memory inputs give `GalaxyInput`. Both have ``name``, ``sources``
+        and ``load()``.
     """
     single = (str, Path, fits.HDUList, NDData, Mapping, fits.PrimaryHDU, fits.ImageHDU)
     if isinstance(inputs, single):
@@ -386,13 +494,8 @@ def _guarded(make):
         return exc
 
 
-def _is_cube(path):
-    with _open_fits(path) as hdulist:
-        return _first_image_hdu(hdulist, str(path)).data.ndim == 3
-
-
 def _galaxies_from_files(paths):
-    """Group file names into galaxies: a cube alone, single bands by name.
+    """Group file names into galaxies from headers: a cube alone, bands by name.
 
     A file that cannot be read makes its whole galaxy an error.
     """
@@ -400,41 +503,70 @@ def _galaxies_from_files(paths):
     for path in paths:
         key = _galaxy_key(path)
         try:
-            if _is_cube(path):
-                key = str(path)
-                groups[key] = {"cube": path, "paths": [path], "error": None}
-                continue
+            band, shape = _read_header(path)
         except PicassoInputError as exc:
-            group = groups.setdefault(key, {"cube": None, "paths": [], "error": exc})
+            group = groups.setdefault(key, {"cube": None, "files": [], "error": exc})
             group["error"] = group["error"] or exc
             continue
-        group = groups.setdefault(key, {"cube": None, "paths": [], "error": None})
-        group["paths"].append(path)
+        if len(shape) == 3:
+            key = str(path)
+            error = _guarded(lambda n=shape[0], k=key: _check_planes(n, k))
+            groups[key] = {"cube": path, "files": [], "error": error}
+            continue
+        group = groups.setdefault(key, {"cube": None, "files": [], "error": None})
+        group["files"].append((path, band))
     for key, group in groups.items():
         if group["error"] is not None:
             yield group["error"]
         elif group["cube"] is not None:
-            yield _guarded(lambda path=group["cube"]: _cube_galaxy(path))
+            path = group["cube"]
+            yield GalaxyFiles(_galaxy_name(path), [str(path)])
         else:
-            yield _guarded(lambda k=key, m=group["paths"]: _band_galaxy(k, m))
+            yield _guarded(lambda k=key, f=group["files"]: _band_galaxy(k, f))
 
 
 def _cube_galaxy(path):
+    """Read the five images of a cube file."""
     source = str(path)
     with _open_fits(path) as hdulist:
-        images = _images_from_hdulist(hdulist, source)
-    return GalaxyInput(_galaxy_name(path), images, [source])
+        hdu = _first_image_hdu(hdulist, source)
+        if hdu.data.ndim != 3:
+            msg = f"{source}: expected a cube, found data of shape {hdu.data.shape}"
+            raise PicassoInputError(msg)
+        return _cube_images(hdu.data, hdu.header, source)
 
 
-def _band_galaxy(key, paths):
+def _band_image(path, band):
+    """Read the image of a single-band file, its band known."""
+    source = str(path)
+    with _open_fits(path) as hdulist:
+        hdu = _first_image_hdu(hdulist, source)
+        return _image_from_hdu(hdu, band=band, source=source)
+
+
+def _band_galaxy(key, files):
+    """Plan a galaxy of single-band files from their ``(path, band)``."""
     name = _galaxy_name(key)
-    sources = [str(p) for p in paths]
-    images = [_single_band(p, None, str(p)) for p in paths]
-    return GalaxyInput(name, _check_bands(images, name, sources), sources)
+    sources = [str(path) for path, _ in files]
+    bands = []
+    for path, band in files:
+        band = band or band_from_filename(path)
+        if band is None:
+            msg = (
+                f"{path}: cannot tell its band: no FILTER or BAND keyword and "
+                "no single u/g/r/i/z letter in the file name; rename it (e.g. "
+                "galaxy-r.fits) or pass a dict {band: file}"
+            )
+            raise PicassoInputError(msg)
+        bands.append(band)
+    _check_band_names(bands, name, sources)
+    return GalaxyFiles(name, sources, bands)
 
 
 def _galaxy_from_mapping(mapping, index):
+    """Return the galaxy of ``{band: input}``, planned lazily if all are files."""
     name = f"galaxy-{index}"
+    files = all(isinstance(item, str | Path) for item in mapping.values())
     sources = []
     images = []
     try:
@@ -444,7 +576,14 @@ def _galaxy_from_mapping(mapping, index):
                 raise PicassoInputError(msg)
             source = str(item) if isinstance(item, str | Path) else f"{band} ({name})"
             sources.append(source)
-            images.append(_single_band(item, band, source))
+            if files:
+                _read_header(item)
+            else:
+                images.append(_single_band(item, band, source))
+        if files:
+            bands = list(mapping)
+            _check_band_names(bands, name, sources)
+            return GalaxyFiles(name, sources, bands)
         return GalaxyInput(name, _check_bands(images, name, sources), sources)
     except PicassoInputError as exc:
         return exc
@@ -467,3 +606,158 @@ def _galaxy_from_object(item, index):
         )
     except PicassoInputError as exc:
         return exc
+
+
+# ---------------------------------------------------------------------------
+# Targets: where the galaxies are in the frames.
+# ---------------------------------------------------------------------------
+
+#: Column names recognised in target tables, first match wins (case-insensitive).
+NAME_COLUMNS = ("name", "id", "objid")
+RADIUS_COLUMNS = ("half_light_radius", "petror50_r", "r50")
+
+
+@dataclass
+class Targets:
+    """Galaxy positions in frames, parsed once.
+
+    Parameters
+    ----------
+    coords : `~astropy.coordinates.SkyCoord`
+        One-dimensional array of positions.
+    names : list of str
+        One per position: the given name, or `target_name` of the position.
+    half_light_radii : `~numpy.ndarray` or None
+        Arcsec, when the table had such a column.
+    """
+
+    coords: SkyCoord
+    names: list
+    half_light_radii: np.ndarray | None = None
+
+    def __len__(self):
+        return len(self.coords)
+
+    def radius(self, index):
+        """Return the half-light radius of target ``index`` in arcsec, or None."""
+        return None if self.half_light_radii is None else self.half_light_radii[index]
+
+
+def target_name(coord):
+    """Return the name of a galaxy known only by its position.
+
+    Parameters
+    ----------
+    coord : `~astropy.coordinates.SkyCoord` or None
+
+    Returns
+    -------
+    name : str
+        ``J`` followed by RA and Dec in degrees, e.g. ``J200.50993+36.73092``;
+        ``"galaxy"`` without a position.
+    """
+    if coord is None:
+        return "galaxy"
+    return f"J{coord.ra.deg:09.5f}{coord.dec.deg:+09.5f}"
+
+
+def read_catalog(path):
+    """Read a target catalogue file (csv, ecsv, FITS or any astropy table format).
+
+    Parameters
+    ----------
+    path : str or `~pathlib.Path`
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+
+    Raises
+    ------
+    PicassoInputError
+        If the file is missing or not a table astropy can read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{path}: no such catalogue file"
+        raise PicassoInputError(msg)
+    formats = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".txt": "ascii"}
+    try:
+        return Table.read(path, format=formats.get(path.suffix.lower()))
+    except Exception as exc:  # astropy raises many types for unreadable tables
+        msg = f"{path}: cannot read the catalogue ({exc}); give csv, ecsv or FITS"
+        raise PicassoInputError(msg) from None
+
+
+def _column(table, candidates):
+    columns = {c.lower(): c for c in table.colnames}
+    return next((columns[c] for c in candidates if c in columns), None)
+
+
+def _degrees(column):
+    if getattr(column, "unit", None) is not None:
+        return column.quantity
+    return np.asarray(column, dtype=float) * u.deg
+
+
+def parse_targets(targets):
+    """Turn the ``targets`` users pass into `Targets`.
+
+    Parameters
+    ----------
+    targets : `~astropy.coordinates.SkyCoord`, `~astropy.table.Table` or path
+        Positions, a table with ``ra`` and ``dec`` (degrees; optional ``name``
+        and ``half_light_radius`` in arcsec or ``petroR50_r``), or a
+        catalogue file holding such a table.
+
+    Returns
+    -------
+    targets : `Targets`
+
+    Raises
+    ------
+    PicassoInputError
+        For a table without ra/dec, coordinates that are not numbers, or a
+        catalogue that cannot be read.
+    """
+    if isinstance(targets, Targets):
+        return targets
+    if isinstance(targets, str | Path):
+        targets = read_catalog(targets)
+    if isinstance(targets, SkyCoord):
+        coords = targets.reshape((1,)) if targets.isscalar else targets.ravel()
+        return Targets(coords, [target_name(c) for c in coords])
+    if not isinstance(targets, Table):
+        msg = (
+            "targets must be a SkyCoord, an astropy Table with ra/dec columns or a "
+            f"catalogue file, not {type(targets).__name__}"
+        )
+        raise PicassoInputError(msg)
+    ra_col, dec_col = _column(targets, ("ra",)), _column(targets, ("dec",))
+    if ra_col is None or dec_col is None:
+        msg = (
+            "the target table needs ra and dec columns (degrees); "
+            f"it has {', '.join(targets.colnames) or 'none'}"
+        )
+        raise PicassoInputError(msg)
+    try:
+        coords = SkyCoord(_degrees(targets[ra_col]), _degrees(targets[dec_col]))
+    except (ValueError, TypeError, u.UnitsError) as exc:
+        msg = f"the target table's ra/dec are not coordinates in degrees ({exc})"
+        raise PicassoInputError(msg) from None
+    coords = coords.reshape((len(targets),))
+    name_col = _column(targets, NAME_COLUMNS)
+    names = [
+        str(targets[name_col][i]) if name_col else target_name(coords[i])
+        for i in range(len(coords))
+    ]
+    radius_col = _column(targets, RADIUS_COLUMNS)
+    radii = None
+    if radius_col is not None:
+        column = targets[radius_col]
+        radii = (
+            column.quantity.to_value(u.arcsec)
+            if getattr(column, "unit", None) is not None
+            else np.asarray(column, dtype=float)
+        )
+    return Targets(coords, names, radii)

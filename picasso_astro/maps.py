@@ -126,12 +126,14 @@ class PropertyMaps:
         meta : dict, optional
         """
         maps = {}
+        # One mask for all maps, as in the file (MASK).
+        mask = np.array(mask, dtype=bool)
         for name, value, sigma in zip(names, values, sigmas, strict=True):
             prop = get_property(name)
             maps[name] = NDData(
                 np.asarray(value, dtype=np.float32),
                 uncertainty=StdDevUncertainty(np.asarray(sigma, dtype=np.float32)),
-                mask=np.asarray(mask, dtype=bool).copy(),
+                mask=mask,
                 wcs=wcs,
                 unit=prop.unit,
                 meta={
@@ -620,7 +622,7 @@ class PropertyMaps:
         )
         hdus = [primary]
         wcs_header = self.wcs.to_header(relax=True) if self.wcs is not None else None
-        first_mask = None
+        common_mask = next(iter(self._maps.values())).mask
         for name, nd in self._maps.items():
             for suffix, data, comment in (
                 ("", nd.data, f"{nd.meta.get('quantity', name)}"),
@@ -634,10 +636,16 @@ class PropertyMaps:
                 hdu.header["BUNIT"] = (nd.unit.to_string(), comment[:47])
                 hdu.header["PROPERTY"] = name
                 hdus.append(hdu)
-            if first_mask is None:
-                first_mask = nd.mask
+            if not _same_mask(nd.mask, common_mask):
+                # A map whose mask was changed on its own keeps it.
+                own = fits.ImageHDU(
+                    np.asarray(nd.mask, dtype=np.uint8),
+                    name=f"{name.upper()}_{_MASK_EXTNAME}",
+                )
+                own.header["PROPERTY"] = name
+                hdus.append(own)
         mask_hdu = fits.ImageHDU(
-            np.asarray(first_mask, dtype=np.uint8), name=_MASK_EXTNAME
+            np.asarray(common_mask, dtype=np.uint8), name=_MASK_EXTNAME
         )
         if wcs_header is not None:
             mask_hdu.header.update(wcs_header)
@@ -698,12 +706,14 @@ class PropertyMaps:
             for name in header["PROPS"].split(","):
                 hdu = hdulist[name.upper()]
                 err = hdulist[name.upper() + _ERR_SUFFIX]
+                own = f"{name.upper()}_{_MASK_EXTNAME}"
+                map_mask = hdulist[own].data.astype(bool) if own in hdulist else mask
                 wcs = WCS(hdu.header) if "CTYPE1" in hdu.header else None
                 prop = get_property(name)
                 maps[name] = NDData(
                     hdu.data.astype(np.float32),
                     uncertainty=StdDevUncertainty(err.data.astype(np.float32)),
-                    mask=mask.copy(),
+                    mask=map_mask,
                     wcs=wcs,
                     unit=u.Unit(hdu.header["BUNIT"]),
                     meta={
@@ -713,3 +723,9 @@ class PropertyMaps:
                     },
                 )
         return cls(maps, meta=meta)
+
+
+def _same_mask(mask, other):
+    if mask is None or other is None:
+        return mask is other
+    return mask is other or np.array_equal(mask, other)

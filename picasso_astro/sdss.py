@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -37,11 +36,9 @@ __all__ = [
     "SAS_FRAME_URL",
     "PSField",
     "SDSSField",
-    "assign_targets",
     "best_field_index",
     "download_frames",
     "find_frames",
-    "frames_containing",
     "gain_and_dark_variance",
     "parse_frame_name",
     "read_frame",
@@ -355,6 +352,8 @@ def read_frame(path, *, psfield=None):
         "nmgy_per_count": float(header.get("NMGY", np.nan)),
         "calib": calib.astype(np.float32),
         "sky": sky,
+        # Pixels whose raw counts (sky included) reach this are saturated.
+        "saturation_counts": SATURATION_COUNTS,
         # The sky grid is defined for a full 2048x1489 frame; a cut-down frame
         # is assumed to start at the frame's first row and column.
         "sky_grid_shape": allsky.shape,
@@ -576,7 +575,8 @@ class SDSSField:
             raise PicassoInputError(msg)
         return {band: self.image(band) for band in BANDS}
 
-    def _geometry(self):
+    def geometry(self):
+        """Return the r-band frame's WCS and shape, from its header alone."""
         # The WCS and shape come from the r-band header only (no decompression
         # of the image data when the image is not read yet).
         if self._wcs is None:
@@ -594,29 +594,6 @@ class SDSSField:
                 self._wcs = _read_wcs(header)
                 self._shape = (header["NAXIS2"], header["NAXIS1"])
         return self._wcs, self._shape
-
-    def contains(self, coord, *, margin=0):
-        """Return whether each coordinate falls on the field's r-band frame.
-
-        Parameters
-        ----------
-        coord : `~astropy.coordinates.SkyCoord`
-            Scalar or array.
-        margin : float
-            Pixels a position must lie inside the edges.
-
-        Returns
-        -------
-        inside : bool or bool `~numpy.ndarray`
-        """
-        wcs, (ny, nx) = self._geometry()
-        x, y = wcs.world_to_pixel(coord)
-        return (
-            (x >= -0.5 + margin)
-            & (x <= nx - 0.5 - margin)
-            & (y >= -0.5 + margin)
-            & (y <= ny - 0.5 - margin)
-        )
 
     def clear(self):
         """Forget the decompressed images (to free memory)."""
@@ -683,36 +660,9 @@ def find_frames(source):
     return dict(sorted(fields.items()))
 
 
-def frames_containing(coord, fields, *, margin=0):
-    """Return the fields whose frames contain a position.
-
-    Parameters
-    ----------
-    coord : `~astropy.coordinates.SkyCoord`
-        One position.
-    fields : dict or iterable of `SDSSField`
-    margin : float
-        Pixels the position must lie inside the frame edges.
-
-    Returns
-    -------
-    found : list of `SDSSField`
-        Best first: the one where the position lies farthest from an edge.
-    """
-    if isinstance(fields, dict):
-        fields = fields.values()
-    found = []
-    for fld in fields:
-        edge = float(_edge_distance(fld, coord))
-        if edge >= margin:
-            found.append((edge, fld))
-    found.sort(key=lambda item: -item[0])
-    return [fld for _, fld in found]
-
-
 def _edge_distance(fld, coords):
     """Pixels from each position to the nearest edge of the r frame (< 0: off)."""
-    wcs, (ny, nx) = fld._geometry()
+    wcs, (ny, nx) = fld.geometry()
     x, y = wcs.world_to_pixel(coords)
     # NaN (a position the projection cannot reach) compares as off the frame.
     edge = np.minimum.reduce([x + 0.5, nx - 0.5 - x, y + 0.5, ny - 0.5 - y])
@@ -742,53 +692,6 @@ def best_field_index(coords, fields):
         best[better] = number
         best_edge[better] = edge[better]
     return best
-
-
-def _target_name(targets, index, coord):
-    return f"target {index} ({coord.ra.deg:.5f}, {coord.dec.deg:+.5f})"
-
-
-def assign_targets(coords, fields, *, names=None):
-    """Pick the field for each target position.
-
-    Parameters
-    ----------
-    coords : `~astropy.coordinates.SkyCoord`
-        Scalar or array of target positions.
-    fields : dict or iterable of `SDSSField`
-    names : list of str, optional
-        Target names for messages.
-
-    Returns
-    -------
-    assignment : list of `SDSSField`
-        One per target, in the order given.
-
-    Raises
-    ------
-    PicassoInputError
-        Naming every target that lies outside every frame.
-    """
-    coords = SkyCoord(coords)
-    scalar = coords.isscalar
-    coords = coords.reshape(-1) if not scalar else coords.reshape((1,))
-    fields = list(fields.values()) if isinstance(fields, dict) else list(fields)
-    assignment, outside = [], []
-    for index, number in enumerate(best_field_index(coords, fields)):
-        if number < 0:
-            label = names[index] if names is not None else None
-            outside.append(label or _target_name(coords, index, coords[index]))
-            assignment.append(None)
-        else:
-            assignment.append(fields[number])
-    if outside:
-        listed = ", ".join(fld.name for fld in fields)
-        msg = (
-            f"{'; '.join(outside)} lie(s) outside every SDSS frame given "
-            f"(fields {listed}); give the frames that contain them, or drop them"
-        )
-        raise PicassoInputError(msg)
-    return assignment
 
 
 def download_frames(run, camcol, field, *, bands="ugriz", directory=None):

@@ -17,14 +17,26 @@ def shared_data():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A tiny untrained model saved in the Hub layout, for plumbing tests."""
+    """A tiny untrained model saved in the Hub layout, for plumbing tests.
+
+    It records images prepared as the bundled model's were (no background,
+    PSF matching or masking), so that synthetic cutouts need no PSF.
+    """
     import torch
 
+    from picasso_astro._options import LEGACY_PREPARATION
     from picasso_astro.config import ModelConfig
     from picasso_astro.hub import PicassoModel, save_model
 
     torch.manual_seed(0)
-    config = ModelConfig(width=4, depth=2, groups=2, name="tiny-test", revision="t1")
+    config = ModelConfig(
+        width=4,
+        depth=2,
+        groups=2,
+        name="tiny-test",
+        revision="t1",
+        preprocessing=LEGACY_PREPARATION,
+    )
     directory = tmp_path_factory.mktemp("tiny_model")
     save_model(PicassoModel(config.build_network(), config), directory)
     return directory

@@ -57,3 +57,9 @@ def save_tiny_model(directory, *, cutout_size, name):
     config = ModelConfig(width=4, depth=2, groups=2, name=name, cutout=cutout)
     save_model(PicassoModel(config.build_network(), config), directory)
     return directory
+
+
+#: Preparation options that make frame tests fast (no PSF matching, no source
+#: masking); they differ from what the tiny models record, hence `FAST_WARNING`.
+FAST_FRAMES = {"match_psf": False, "mask_sources": False}
+FAST_WARNING = "ignore:preprocessing differs from what model"

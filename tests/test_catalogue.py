@@ -1,6 +1,5 @@
 """Catalogue runs: streaming, map files as they finish, resume, summary table."""
 
-import importlib
 import threading
 
 import numpy as np
@@ -8,17 +7,15 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from click.testing import CliRunner
-from helpers import make_band_hdus, write_galaxy_files
+from helpers import FAST_FRAMES, FAST_WARNING, make_band_hdus, write_galaxy_files
 
 from picasso_astro import PropertyMaps, predict
 from picasso_astro import _stream as stream_module
-from picasso_astro.catalogue import (
-    SUMMARY_NAME,
-    map_file_complete,
-    map_path,
-    predict_to_files,
-)
+from picasso_astro._outputs import SUMMARY_NAME, map_file_complete, map_path
+from picasso_astro.catalogue import predict_to_files
 from picasso_astro.cli import main
+
+pytestmark = pytest.mark.filterwarnings(FAST_WARNING)
 
 
 @pytest.fixture
@@ -130,14 +127,13 @@ def test_interrupted_run_leaves_summary_and_resumes(
 
 def test_preparation_overlaps_the_network(galaxy_files, tiny_model_dir, monkeypatch):
     """The second galaxy is prepared while the network still runs the first."""
-    predict_module = importlib.import_module("picasso_astro.predict")
     second_prepared = threading.Event()
-    real_prepare = stream_module._cutout_model_input
-    real_network = predict_module.run_network
+    real_prepare = stream_module._cutout_payload
+    real_network = stream_module.run_network
     overlapped = []
 
-    def prepare(galaxy, config):
-        result = real_prepare(galaxy, config)
+    def prepare(galaxy, config, options):
+        result = real_prepare(galaxy, config, options)
         if galaxy.name == "gal1":
             second_prepared.set()
         return result
@@ -148,8 +144,8 @@ def test_preparation_overlaps_the_network(galaxy_files, tiny_model_dir, monkeypa
             overlapped.append(second_prepared.wait(timeout=20))
         return real_network(*args, **kwargs)
 
-    monkeypatch.setattr(stream_module, "_cutout_model_input", prepare)
-    monkeypatch.setattr(predict_module, "run_network", network)
+    monkeypatch.setattr(stream_module, "_cutout_payload", prepare)
+    monkeypatch.setattr(stream_module, "run_network", network)
     results = predict(galaxy_files, model=tiny_model_dir, device="cpu", batch_size=1)
     assert overlapped == [True]
     assert all(isinstance(maps, PropertyMaps) for maps in results)
@@ -200,7 +196,7 @@ def test_frames_read_once_per_field_and_freed(shared_data, model_64, monkeypatch
     # Two positions in each field, interleaved in the catalogue.
     positions = []
     for fld in fields.values():
-        wcs, _ = fld._geometry()
+        wcs, _ = fld.geometry()
         positions.append(
             [wcs.pixel_to_world(x, y) for x, y in ((400, 500), (900, 700))]
         )
@@ -220,7 +216,7 @@ def test_frames_read_once_per_field_and_freed(shared_data, model_64, monkeypatch
         targets=coords,
         model=model_64,
         device="cpu",
-        preprocessing={"match_psf": False, "mask_sources": False},
+        preprocessing=FAST_FRAMES,
     )
     assert all(isinstance(maps, PropertyMaps) for maps in results)
     assert len(reads) == 10 and len(set(reads)) == 10
@@ -246,7 +242,7 @@ def test_catalogue_duplicate_names_and_outside_targets(shared_data, model_64, tm
         targets=catalog,
         model=model_64,
         device="cpu",
-        preprocessing={"match_psf": False},
+        preprocessing=FAST_FRAMES,
     )
     assert list(summary["status"]) == ["done", "failed", "failed"]
     assert "distinct names" in summary["message"][1]
@@ -255,9 +251,9 @@ def test_catalogue_duplicate_names_and_outside_targets(shared_data, model_64, tm
 
 
 def test_split_units_keeps_every_target_once():
-    from picasso_astro._stream import FieldUnit, GalaxyUnit, split_units
+    from picasso_astro._plan import CutoutUnit, FieldUnit, split_units
 
-    units = [FieldUnit("a", list(range(70))), FieldUnit("b", [1, 2]), GalaxyUnit([3])]
+    units = [FieldUnit("a", list(range(70))), FieldUnit("b", [1, 2]), CutoutUnit([3])]
     split = split_units(units, 32)
     sizes = [len(unit) for unit in split]
     assert sizes == [24, 24, 22, 2, 1]

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from click.testing import CliRunner
-from helpers import write_galaxy_files
+from helpers import FAST_FRAMES, FAST_WARNING, write_galaxy_files
 
-from picasso_astro import PicassoWarning, PropertyMaps, predict
-from picasso_astro._dask import worker_model_loads
-from picasso_astro.catalogue import map_file_complete, map_path, predict_to_files
+from picasso_astro import PicassoWarning, PropertyMaps, _dask, predict
+from picasso_astro._outputs import map_file_complete, map_path
+from picasso_astro.catalogue import predict_to_files
 from picasso_astro.cli import main
+
+pytestmark = pytest.mark.filterwarnings(FAST_WARNING)
 
 distributed = pytest.importorskip("distributed")
 
@@ -52,11 +54,19 @@ def test_results_match_local_and_model_loaded_once_per_worker(
         assert theirs.meta["galaxy"] == ours.meta["galaxy"]
         np.testing.assert_allclose(theirs["sfr"].data, ours["sfr"].data, atol=1e-5)
         assert theirs.wcs.wcs.compare(ours.wcs.wcs)
-    # Six galaxies in groups of four: two tasks; again, to see the cache used.
+    # Again: every worker keeps the model it built (one per weights and device).
+    before = client.run(_worker_models)
     predict(galaxy_files, model=tiny_model_dir, device="cpu", client=client)
-    loads = client.run(worker_model_loads)
-    assert all(len(set(digests)) == len(digests) for digests in loads.values())
-    assert sum(len(digests) for digests in loads.values()) >= 1
+    after = client.run(_worker_models)
+    assert sum(len(models) for models in after.values()) >= 1
+    for worker, models in before.items():
+        assert len(models) <= 1
+        assert {k: v for k, v in after[worker].items() if k in models} == models
+
+
+def _worker_models():
+    """The models a worker process has built: key -> id of the model object."""
+    return {key: id(entry[0]) for key, entry in _dask._WORKER_MODELS.items()}
 
 
 def test_errors_come_back_per_galaxy(client, galaxy_files, tiny_model_dir, tmp_path):
@@ -142,7 +152,7 @@ def test_killed_worker_does_not_lose_the_run(client, shared_data, model_64, tmp_
     fields = sdss.find_frames(folders)
     coords = []
     for fld in fields.values():
-        wcs, _ = fld._geometry()
+        wcs, _ = fld.geometry()
         coords += [wcs.pixel_to_world(x, y) for x, y in ((500, 400), (1200, 900))]
     coords = SkyCoord(coords)
     out = tmp_path / "maps"
@@ -156,7 +166,7 @@ def test_killed_worker_does_not_lose_the_run(client, shared_data, model_64, tmp_
                 targets=coords,
                 model=model_64,
                 device="cpu",
-                preprocessing={"match_psf": False},
+                preprocessing=FAST_FRAMES,
                 client=client,
             )
         except BaseException as exc:  # handed to the test thread

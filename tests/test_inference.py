@@ -9,9 +9,9 @@ from picasso_astro._inference import (
     auto_batch_size,
     free_memory,
     resolve_precision,
+    run_network,
 )
 from picasso_astro.hub import load_model
-from picasso_astro.predict import run_network
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")

@@ -5,10 +5,12 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from click.testing import CliRunner
-from helpers import save_tiny_model
+from helpers import FAST_FRAMES, FAST_WARNING, save_tiny_model
 
 from picasso_astro import PicassoInputError, PicassoWarning, PropertyMaps, predict
 from picasso_astro.cli import main
+
+pytestmark = pytest.mark.filterwarnings(FAST_WARNING)
 
 # r-band centroids of three galaxies in field 004510-4-0030 (as in
 # test_preprocess_frames.py).
@@ -68,7 +70,7 @@ def test_target_outside_every_frame(field_4510, small_cutout_model):
             field_4510,
             targets=targets,
             model=small_cutout_model,
-            preprocessing={"match_psf": False, "mask_sources": False},
+            preprocessing=FAST_FRAMES,
         )
     with pytest.warns(PicassoWarning, match="outside every frame"):
         results = predict(
@@ -76,7 +78,7 @@ def test_target_outside_every_frame(field_4510, small_cutout_model):
             targets=targets,
             model=small_cutout_model,
             on_error="skip",
-            preprocessing={"match_psf": False, "mask_sources": False},
+            preprocessing=FAST_FRAMES,
         )
     assert isinstance(results[0], PropertyMaps)
     assert results[1] is None
@@ -96,7 +98,7 @@ def test_corrupt_frame_spoils_only_its_field(field_4510, small_cutout_model, tmp
             targets=SkyCoord([RA[0], 10.0], [DEC[0], -40.0], unit="deg"),
             model=small_cutout_model,
             on_error="skip",
-            preprocessing={"match_psf": False, "mask_sources": False},
+            preprocessing=FAST_FRAMES,
         )
     assert isinstance(results[0], PropertyMaps)
     assert results[1] is None

@@ -8,8 +8,10 @@ from astropy.wcs import WCS
 from photutils.centroids import centroid_2dg
 from sdss_helpers import FIELD_2583, FIELD_4510, FIELD_5405, get_field
 
-from picasso_astro import preprocess
+from picasso_astro import _grid, _psf, _sources, preprocess
+from picasso_astro._plan import plan_units
 from picasso_astro._psf import fit_fwhm
+from picasso_astro.inputs import parse_targets
 from picasso_astro.exceptions import PicassoInputError
 from picasso_astro.images import BANDS, BandImage
 
@@ -37,12 +39,19 @@ def _centroid(image, radius=6):
 @pytest.fixture(scope="module")
 def prepared_4510(shared_data):
     field = get_field(FIELD_4510)
-    return list(preprocess.prepare_targets({field.key: field}, GALAXIES_4510, size=96))
+    (unit,) = plan_units({field.key: field}, parse_targets(GALAXIES_4510)).units
+    assert unit.field.name == "004510-4-0030"
+    return [
+        preprocess.prepare_target(
+            field.images(), target.coord, size=96, psfield=field.psfield_data()
+        )
+        for target in unit.targets
+    ]
 
 
 def test_three_galaxies_centred_at_catalogue_positions(prepared_4510):
     for target, coord in zip(prepared_4510, GALAXIES_4510, strict=True):
-        assert target.steps["field"] == "004510-4-0030"
+        assert target.coord.separation(coord).arcsec < 1e-6
         assert target.images["r"].shape == (96, 96)
         x, y = target.wcs.world_to_pixel(coord)
         assert abs(x - 47.5) <= 0.5 + 1e-9
@@ -92,7 +101,7 @@ def test_bands_aligned_to_a_tenth_of_a_pixel(shared_data):
     centre = images["r"].wcs.pixel_to_world(1500, 400)
     target = preprocess.prepare_target(images, centre, size=400, **FAST)
     r = target.images["r"]
-    segm, _ = preprocess._detect(r.data, r.noise, nsigma=15, npixels=10, fwhm=2.0)
+    segm, _ = _sources.detect(r.data, r.noise, nsigma=15, npixels=10, fwhm=2.0)
     from photutils.segmentation import SourceCatalog
 
     cat = SourceCatalog(np.nan_to_num(r.data), segm, progress_bar=False)
@@ -128,9 +137,9 @@ def test_alignment_matches_reproject_interp(shared_data):
     field = get_field(FIELD_4510)
     images = field.images()
     coord = images["r"].wcs.pixel_to_world(20, 30)  # partly off the frame
-    stamps = preprocess.cutout_bands(images, coord, 256)
+    stamps = _grid.cutout_bands(images, coord, 256)
     cuts = {
-        band: preprocess._cut(images[band], coord, 256 + (band != "r") * 16)[0]
+        band: _grid._cut(images[band], coord, 256 + (band != "r") * 16)[0]
         for band in BANDS
     }
     for band in "ugiz":
@@ -155,10 +164,10 @@ def test_matching_kernels_are_reused_and_independent():
     from picasso_astro._psf import gaussian_psf
 
     narrow, broad = gaussian_psf(2.5, 41), gaussian_psf(3.5, 41)
-    first, info = preprocess.matching_kernel(narrow, broad)
+    first, info = _psf.matching_kernel(narrow, broad)
     first[:] = 0.0
     info["window"] = "changed"
-    again, info_again = preprocess.matching_kernel(narrow.copy(), broad.copy())
+    again, info_again = _psf.matching_kernel(narrow.copy(), broad.copy())
     assert again.sum() == pytest.approx(1.0, abs=0.01)
     assert info_again["window"] != "changed"
 
@@ -203,8 +212,11 @@ def test_target_outside_every_frame_is_named(shared_data):
             "dec": [GALAXIES_4510[0].dec.deg, -40.0],
         }
     )
-    with pytest.raises(PicassoInputError, match="lost galaxy"):
-        next(preprocess.prepare_targets({field.key: field}, table))
+    plan = plan_units({field.key: field}, parse_targets(table))
+    assert [t.name for t in plan.units[0].targets] == ["good"]
+    (failed,) = plan.failed
+    assert isinstance(failed.error, PicassoInputError)
+    assert "lost galaxy" in str(failed.error)
 
 
 def test_psfield_matching_does_not_ring(shared_data):
@@ -220,7 +232,7 @@ def test_psfield_matching_does_not_ring(shared_data):
     assert info["target_band"] == "u"
     for band in "griz":
         print(band, info[band])
-        assert info[band]["ringing"] < preprocess.MAX_RINGING
+        assert info[band]["ringing"] < _psf.MAX_RINGING
         assert info[band]["residual"] < 0.2
     assert any(info[band]["method"] == "fourier ratio" for band in "griz")
 
@@ -247,7 +259,7 @@ def test_mock_images_take_the_same_path():
     images = _mock_images(rng)
     coord = SkyCoord(150.0, 2.0, unit="deg")
     fwhm = {"u": 1.6, "g": 1.4, "r": 1.2, "i": 1.1, "z": 1.1}
-    (target,) = preprocess.prepare_targets(images, coord, size=96, psf_fwhm=fwhm)
+    target = preprocess.prepare_target(images, coord, size=96, psf_fwhm=fwhm)
     assert target.steps["psf_source"] == dict.fromkeys(BANDS, "fwhm")
     assert target.steps["psf_matching"]["target_band"] == "u"
     # The residual background (0.01) is removed.
@@ -257,18 +269,19 @@ def test_mock_images_take_the_same_path():
     assert target.source_mask[int(np.rint(y_star)), int(np.rint(x_star))]
     assert not target.mask[40:56, 40:56].any()
     with pytest.raises(PicassoInputError, match="outside"):
-        next(preprocess.prepare_targets(images, SkyCoord(160, 2, unit="deg")))
+        preprocess.prepare_target(images, SkyCoord(160, 2, unit="deg"))
 
 
 def test_cutout_size_conventions():
     import astropy.units as u
 
-    assert preprocess.resolve_cutout_size(256) == 256
-    assert preprocess.resolve_cutout_size({"pixels": 128}) == 128
-    assert preprocess.resolve_cutout_size(39.6 * u.arcsec) == 100
-    npix = preprocess.resolve_cutout_size(
-        {"half_light_radii": 10}, half_light_radius=4.0
-    )
+    resolve = _grid.resolve_cutout_size
+    assert resolve(256) == 256
+    assert resolve({"kind": "fixed", "size": 128}) == 128
+    assert resolve(39.6 * u.arcsec) == 100
+    half_light = {"kind": "half_light", "factor": 10}
+    npix = resolve(half_light, half_light_radius=4.0)
     assert npix == int(np.ceil(40 / 0.396))
+    assert resolve(half_light | {"min_size": 128}, half_light_radius=4.0) == 128
     with pytest.raises(PicassoInputError, match="half-light radius"):
-        preprocess.resolve_cutout_size({"half_light_radii": 10})
+        resolve(half_light)

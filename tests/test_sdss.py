@@ -186,14 +186,11 @@ def test_frames_are_decompressed_once(shared_data):
     assert field.image("g") is field.image("g")
 
 
-def test_frames_containing_and_outside(shared_data):
+def test_best_field_index_inside_and_outside(shared_data):
     field = get_field(FIELD_4510)
     inside = field.image("r").wcs.pixel_to_world(1000, 700)
-    assert sdss.frames_containing(inside, [field]) == [field]
     far = SkyCoord(10.0, -40.0, unit="deg")
-    assert sdss.frames_containing(far, [field]) == []
-    with pytest.raises(PicassoInputError, match="NGC 9999"):
-        sdss.assign_targets(SkyCoord([inside, far]), [field], names=["A", "NGC 9999"])
+    assert list(sdss.best_field_index(SkyCoord([inside, far]), [field])) == [0, -1]
 
 
 def test_bz2_decoders_give_the_same_frame(shared_data, monkeypatch):

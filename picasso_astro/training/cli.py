@@ -35,9 +35,42 @@ def main():
 @click.option(
     "--workers", type=int, default=1, show_default=True, help="Parallel processes."
 )
+@click.option(
+    "--background/--no-background",
+    default=True,
+    show_default=True,
+    help="Subtract the residual background from each mock.",
+)
+@click.option(
+    "--match-psf/--no-match-psf",
+    default=True,
+    show_default=True,
+    help="Convolve every band to the broadest band's PSF.",
+)
+@click.option(
+    "--mask-sources/--no-mask-sources",
+    default=True,
+    show_default=True,
+    help="Mask stars and neighbours in the images.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def mocks(n, seed, output, size, shard_size, workers, quiet):
-    """Generate mock SDSS galaxies with truth maps into sharded HDF5 files."""
+def mocks(
+    n,
+    seed,
+    output,
+    size,
+    shard_size,
+    workers,
+    background,
+    match_psf,
+    mask_sources,
+    quiet,
+):
+    """Generate mock SDSS galaxies with truth maps into sharded HDF5 files.
+
+    Each mock is prepared as predict prepares real galaxies (the switches
+    below); the trained model records them and predict follows them.
+    """
     from .mocks import write_mock_dataset
 
     try:
@@ -48,6 +81,11 @@ def mocks(n, seed, output, size, shard_size, workers, quiet):
             size=size,
             shard_size=shard_size,
             workers=workers,
+            preprocessing={
+                "background": background,
+                "match_psf": match_psf,
+                "mask_sources": mask_sources,
+            },
             progress=not quiet,
         )
     except PicassoInputError as error:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..exceptions import PicassoInputError
 from ..hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_model
+from ._checkpoint import model_from_checkpoint
 
 __all__ = [
     "HUB_FILES",
@@ -234,8 +235,6 @@ def export_run(
     -------
     out_dir : `~pathlib.Path`
     """
-    from .trainer import model_from_checkpoint
-
     model, state = model_from_checkpoint(run_dir)
     if isinstance(metrics, str | os.PathLike):
         try:

@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from picasso_astro.exceptions import PicassoInputError
+from picasso_astro.preprocess import PreparationOptions, prepare_target
 from picasso_astro.properties import PROPERTIES
 from picasso_astro.training.cli import main
 from picasso_astro.training.dataset import ShardedDataset
@@ -70,15 +71,38 @@ def test_read_back_shapes_units_and_metadata(dataset_dir):
     data.close()
 
 
-def test_stored_galaxy_equals_a_fresh_mock(dataset_dir):
+def test_stored_galaxy_equals_a_fresh_mock_prepared(dataset_dir):
     with ShardedDataset(dataset_dir) as data:
         item = data[2]
+        recorded = data.attrs["preprocessing"]
+    assert recorded == PreparationOptions().recorded()
     mock = make_mock(galaxy_seed(1, 2), size=SIZE)
     np.testing.assert_array_equal(item["truth"], mock.truth)
+    cube, mask = prepare_target(mock.images, options=recorded).cube()
+    np.testing.assert_array_equal(item["images"], cube)
+    np.testing.assert_array_equal(item["mask"], mask)
+    assert item["params"]["log_mstar"] == mock.params["log_mstar"]
+
+
+def test_unprepared_mocks_are_stored_as_generated(tmp_path):
+    out = tmp_path / "raw"
+    switches = ("--no-background", "--no-match-psf", "--no-mask-sources")
+    result = run_cli("--n", 3, "--seed", 1, "-o", out, "--size", SIZE, *switches)
+    assert result.exit_code == 0, result.output
+    with ShardedDataset(out) as data:
+        item = data[2]
+        assert not any(data.attrs["preprocessing"][k] for k in switches_keys())
+    mock = make_mock(galaxy_seed(1, 2), size=SIZE)
     cube = item["images"]
     good = ~item["mask"]
     np.testing.assert_array_equal(cube[2][good], mock.images["r"].data[good])
-    assert item["params"]["log_mstar"] == mock.params["log_mstar"]
+    # A directory made with other preprocessing is not resumed into.
+    result = run_cli("--n", 3, "--seed", 1, "-o", out, "--size", SIZE)
+    assert result.exit_code != 0 and "preprocessing" in result.output
+
+
+def switches_keys():
+    return ("background", "match_psf", "mask_sources")
 
 
 def test_resume_and_sharding_independence(tmp_path, dataset_dir):

@@ -3,9 +3,10 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
-from picasso_astro import predict
+from picasso_astro import PicassoInputError, predict
 from picasso_astro.training.cli import main
 
 
@@ -109,6 +110,13 @@ def test_mocks_fit_evaluate_export_predict(tmp_path):
     card = (tmp_path / "hub" / "README.md").read_text()
     config = json.loads((tmp_path / "hub" / "config.json").read_text())
     assert config["cutout"] == {"kind": "fixed", "size": 64}
+    # The model records how its training mocks were prepared (the defaults).
+    assert config["preprocessing"] == {
+        "background": True,
+        "match_psf": True,
+        "mask_sources": True,
+        "reference_band": "r",
+    }
     assert "Buck" in card and "2111.01154" in card
 
     from picasso_astro.training.dataset import ShardedDataset
@@ -121,7 +129,15 @@ def test_mocks_fit_evaluate_export_predict(tmp_path):
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     wcs.wcs.cdelt = [-0.396 / 3600, 0.396 / 3600]
-    (maps,) = predict(NDData(cube, wcs=wcs, unit="nmgy"), model=tmp_path / "hub")
+    # A cube has no stars to measure the PSF on: predict says so ...
+    with pytest.raises(PicassoInputError, match="psf_fwhm"):
+        predict(NDData(cube, wcs=wcs, unit="nmgy"), model=tmp_path / "hub")
+    # ... and uses the FWHM it is given.
+    (maps,) = predict(
+        NDData(cube, wcs=wcs, unit="nmgy"),
+        model=tmp_path / "hub",
+        preprocessing={"psf_fwhm": 1.4},
+    )
     assert maps.names == tuple(
         json.loads((tmp_path / "hub" / "config.json").read_text())["properties"]
     )

@@ -6,20 +6,22 @@ import numpy as np
 
 from ...exceptions import PicassoInputError
 from ...images import BANDS
-from ...preprocess import stack_bands
+from ...preprocess import PreparationOptions, prepare_target
 from ..dataset import ShardWriter, base_attrs, read_manifest, shard_path, write_manifest
 from ._core import GENERATOR_VERSION, galaxy_seed, make_mock
 
 __all__ = ["mock_record", "write_mock_dataset"]
 
 
-def mock_record(mock, index):
+def mock_record(mock, index, options=None):
     """Turn a `Mock` into the record that a `ShardWriter` stores.
 
-    The band stack and mask come from `~picasso_astro.preprocess.stack_bands`,
-    the same function that stacks real frames.
+    The mock is prepared by `~picasso_astro.preprocess.prepare_target` with
+    ``options`` (`~picasso_astro.preprocess.PreparationOptions`, defaults if
+    omitted), the function that prepares real galaxies for the model.
     """
-    cube, mask = stack_bands(mock.images)
+    prepared = prepare_target(mock.images, options=options, name=f"mock {index}")
+    cube, mask = prepared.cube()
     return {
         "images": cube,
         "mask": mask,
@@ -35,7 +37,9 @@ def mock_record(mock, index):
     }
 
 
-def _write_shard(directory, number, first, count, seed, size, attrs, on_galaxy=None):
+def _write_shard(
+    directory, number, first, count, seed, size, attrs, options, on_galaxy=None
+):
     path = shard_path(directory, number)
     writer = None
     try:
@@ -53,7 +57,7 @@ def _write_shard(directory, number, first, count, seed, size, attrs, on_galaxy=N
                     attrs=shard_attrs,
                     psf_size=psf_size,
                 )
-            writer.write(slot, mock_record(mock, index))
+            writer.write(slot, mock_record(mock, index, options))
             if on_galaxy is not None:
                 on_galaxy()
     except BaseException:
@@ -77,7 +81,15 @@ def _shard_done(path, count):
 
 
 def write_mock_dataset(
-    directory, n, *, seed, size=256, shard_size=256, workers=1, progress=True
+    directory,
+    n,
+    *,
+    seed,
+    size=256,
+    shard_size=256,
+    workers=1,
+    preprocessing=None,
+    progress=True,
 ):
     """Generate ``n`` mocks into sharded HDF5 files; resumes an interrupted run.
 
@@ -99,6 +111,12 @@ def write_mock_dataset(
         Galaxies per shard file.
     workers : int
         Processes generating shards in parallel.
+    preprocessing : dict or `~picasso_astro.preprocess.PreparationOptions`, optional
+        How each mock is prepared (`~picasso_astro.preprocess.prepare_target`);
+        the defaults of `~picasso_astro.preprocess.PreparationOptions` if
+        omitted. Recorded in ``dataset.json``; the trainer copies it into the
+        model's ``config.json``, so that `~picasso_astro.predict` prepares
+        real galaxies the same way.
     progress : bool
         Show a progress bar (tqdm).
 
@@ -110,10 +128,12 @@ def write_mock_dataset(
     Raises
     ------
     PicassoInputError
-        For bad numbers, or when ``directory`` holds a dataset made with another
-        seed, size, shard size or generator version.
+        For bad numbers or options, or when ``directory`` holds a dataset made
+        with another seed, size, shard size, preprocessing or generator version.
     """
     from tqdm.auto import tqdm
+
+    options = PreparationOptions.from_dict(preprocessing)
 
     for name, value, low in (
         ("n", n, 1),
@@ -129,6 +149,7 @@ def write_mock_dataset(
         "size": int(size),
         "shard_size": int(shard_size),
         "generator_version": GENERATOR_VERSION,
+        "preprocessing": options.recorded(),
         **base_attrs(),
     }
     existing = read_manifest(directory)
@@ -162,13 +183,22 @@ def write_mock_dataset(
                     seed,
                     size,
                     attrs,
+                    options,
                     lambda: bar.update(1),
                 )
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = [
                     pool.submit(
-                        _write_shard, directory, number, first, count, seed, size, attrs
+                        _write_shard,
+                        directory,
+                        number,
+                        first,
+                        count,
+                        seed,
+                        size,
+                        attrs,
+                        options,
                     )
                     for number, first, count in todo
                 ]

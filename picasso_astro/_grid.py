@@ -1,0 +1,248 @@
+"""Pixel grids: cutouts around sky positions, alignment of bands, cutout sizes."""
+
+import astropy.units as u
+import numpy as np
+from astropy.nddata import Cutout2D
+from astropy.wcs.utils import pixel_to_pixel
+
+from . import _resample
+from .exceptions import PicassoInputError
+from .images import PIXEL_SCALE, BandImage
+
+__all__ = ["align_bands", "cutout_bands", "on_image", "resolve_cutout_size"]
+
+#: Bands overlapping the reference band by less than this fraction are refused.
+MIN_OVERLAP = 0.5
+
+
+def _same_grid(image, reference):
+    if image.shape != reference.shape:
+        return False
+    if image.wcs is None or reference.wcs is None:
+        return image.wcs is None and reference.wcs is None
+    ny, nx = reference.shape
+    corners_x = np.array([0, nx - 1, 0, nx - 1, (nx - 1) / 2])
+    corners_y = np.array([0, 0, ny - 1, ny - 1, (ny - 1) / 2])
+    x, y = pixel_to_pixel(image.wcs, reference.wcs, corners_x, corners_y)
+    return bool(np.all(np.hypot(x - corners_x, y - corners_y) < 1e-3))
+
+
+def _overlap_fraction(image, reference):
+    ny, nx = image.shape
+    yy, xx = np.mgrid[0 : ny : max(ny // 16, 1), 0 : nx : max(nx // 16, 1)]
+    x, y = pixel_to_pixel(image.wcs, reference.wcs, xx.ravel(), yy.ravel())
+    ref_ny, ref_nx = reference.shape
+    inside = (x > -0.5) & (x < ref_nx - 0.5) & (y > -0.5) & (y < ref_ny - 0.5)
+    return float(np.mean(inside))
+
+
+def align_bands(images, *, reference_band="r"):
+    """Put every band on the pixel grid of the reference band.
+
+    Bands already on the reference grid are returned unchanged; the others are
+    reprojected as `reproject.reproject_interp` does with bilinear
+    interpolation (one pixel mapping per band serves its data, noise and
+    mask), and pixels outside their footprint are masked.
+
+    Parameters
+    ----------
+    images : dict of str to `~picasso_astro.images.BandImage`
+        One image per band.
+    reference_band : str
+        The band whose grid the others are put on.
+
+    Returns
+    -------
+    aligned : dict of str to `~picasso_astro.images.BandImage`
+
+    Raises
+    ------
+    PicassoInputError
+        If a band lacks a WCS while the grids differ, or covers too little of the
+        reference band's sky.
+    """
+    reference = images[reference_band]
+    aligned = {}
+    for band, image in images.items():
+        if band == reference_band or _same_grid(image, reference):
+            aligned[band] = image
+            continue
+        if image.wcs is None or reference.wcs is None:
+            msg = (
+                f"the {band} and {reference_band} images differ in shape "
+                f"({image.shape} vs {reference.shape}) and at least one has no WCS, "
+                "so they cannot be aligned; give cutouts with celestial WCS headers"
+            )
+            raise PicassoInputError(msg)
+        overlap = _overlap_fraction(image, reference)
+        if overlap < MIN_OVERLAP:
+            msg = (
+                f"the {band}-band image covers only {overlap:.0%} of the "
+                f"{reference_band}-band image's sky: the bands are not cutouts of the "
+                "same galaxy; check that the files belong together"
+            )
+            raise PicassoInputError(msg)
+        coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
+        bad = image.bad_pixels()
+        arrays = [np.where(bad, 0.0, image.data), bad.astype(np.float32)]
+        if image.noise is not None:
+            arrays.append(image.noise)
+        data, touched, *noise = _resample.resample(arrays, coords)
+        mask = ~np.isfinite(data) | (touched > 0)
+        noise = noise[0] if noise else None
+        meta = dict(image.meta, reprojected_to=reference_band)
+        aligned[band] = BandImage(
+            band,
+            np.where(mask, np.nan, data),
+            wcs=reference.wcs,
+            noise=noise,
+            mask=mask,
+            psf=image.psf,
+            psf_fwhm=image.psf_fwhm,
+            meta=meta,
+        )
+    return aligned
+
+
+def resolve_cutout_size(size, *, half_light_radius=None, pixel_scale=PIXEL_SCALE):
+    """Turn a cutout-size convention into a number of pixels.
+
+    Parameters
+    ----------
+    size : int, `~astropy.units.Quantity` or dict
+        Pixels (int), an angle (Quantity), or a model config's ``cutout``:
+        ``{"kind": "fixed", "size": 256}``, or ``{"kind": "half_light",
+        "factor": 10, "min_size": 64}`` (the cutout spans ``factor``
+        half-light radii of the galaxy, and at least ``min_size`` pixels).
+    half_light_radius : float or `~astropy.units.Quantity`, optional
+        The galaxy's half-light radius (arcsec if a float); needed for the
+        ``half_light`` convention.
+    pixel_scale : float
+        Arcsec per pixel.
+
+    Returns
+    -------
+    npix : int
+    """
+    if isinstance(size, dict):
+        kind = size.get("kind")
+        if kind == "fixed":
+            return resolve_cutout_size(int(size["size"]))
+        if kind == "half_light":
+            radius = (
+                np.nan
+                if half_light_radius is None
+                else u.Quantity(half_light_radius, u.arcsec).to_value(u.arcsec)
+            )
+            if not np.isfinite(radius) or radius <= 0:
+                msg = (
+                    "the model's cutouts span a multiple of the galaxy's "
+                    "half-light radius: give each target's half-light radius "
+                    "(e.g. a 'petroR50_r' column in arcsec)"
+                )
+                raise PicassoInputError(msg)
+            npix = int(np.ceil(float(size["factor"]) * radius / pixel_scale))
+            return max(npix, int(size.get("min_size", 16)))
+        msg = (
+            f"unknown cutout-size convention {size!r}; kind is 'fixed' or 'half_light'"
+        )
+        raise PicassoInputError(msg)
+    if hasattr(size, "unit"):
+        size = int(np.rint(size.to_value(u.arcsec) / pixel_scale))
+    npix = int(size)
+    if npix < 8:
+        msg = f"cutout size must be at least 8 pixels, not {size!r}"
+        raise PicassoInputError(msg)
+    return npix
+
+
+def _cut(image, position, size, *, meta_extra=None):
+    """Cutout2D of every plane of a BandImage; outside the frame is masked."""
+    data = Cutout2D(
+        image.data,
+        position,
+        size,
+        wcs=image.wcs,
+        mode="partial",
+        fill_value=np.nan,
+        copy=True,
+    )
+    slices = data.slices_original
+    cut_slices = data.slices_cutout
+
+    def plane(array, fill):
+        out = np.full(data.shape, fill, dtype=array.dtype)
+        out[cut_slices] = array[slices]
+        return out
+
+    outside = plane(np.zeros(image.shape, dtype=bool), True)
+    mask = outside.copy()
+    if image.mask is not None:
+        mask |= plane(image.mask, True)
+    noise = plane(image.noise, np.nan) if image.noise is not None else None
+    meta = {k: v for k, v in image.meta.items() if not isinstance(v, np.ndarray)}
+    meta["cutout_origin"] = tuple(int(v) for v in data.origin_original)
+    meta.update(meta_extra or {})
+    cut = BandImage(
+        image.band,
+        data.data,
+        wcs=data.wcs,
+        noise=noise,
+        mask=mask,
+        psf=image.psf,
+        psf_fwhm=image.psf_fwhm,
+        meta=meta,
+    )
+    return cut, data
+
+
+def cutout_bands(images, position, size, *, reference_band="r", margin=8):
+    """Cut all bands around a position and put them on the reference band's grid.
+
+    The reference band is cut with `~astropy.nddata.Cutout2D` in
+    ``mode="partial"``: a target near a frame edge keeps its place at the
+    centre of the cutout, and the part outside the frame is NaN and masked
+    (never a shifted cutout).  The other bands are cut a little larger and
+    reprojected onto that grid (`align_bands`).
+
+    Parameters
+    ----------
+    images : dict of str to `~picasso_astro.images.BandImage`
+        Whole frames (or any images with celestial WCS).
+    position : `~astropy.coordinates.SkyCoord`
+    size : int
+        Cutout size in pixels (square).
+    reference_band : str
+    margin : int
+        Extra pixels cut around the non-reference bands before reprojection.
+
+    Returns
+    -------
+    cutouts : dict of str to `~picasso_astro.images.BandImage`
+        On one grid; ``meta["cutout_origin"]`` is the reference cutout's
+        lower-left pixel in its frame.
+    """
+    reference = images[reference_band]
+    if reference.wcs is None:
+        msg = "the reference band has no WCS: cutouts around sky positions need one"
+        raise PicassoInputError(msg)
+    cuts = {}
+    ref_cut, _ = _cut(reference, position, size)
+    if ref_cut.mask.all():
+        msg = (
+            f"position ({position.ra.deg:.5f}, {position.dec.deg:+.5f}) is not on "
+            f"the {reference_band}-band image"
+        )
+        raise PicassoInputError(msg)
+    for band, image in images.items():
+        if band == reference_band:
+            cuts[band] = ref_cut
+        else:
+            cuts[band], _ = _cut(image, position, size + 2 * margin)
+    return align_bands(cuts, reference_band=reference_band)
+
+
+def on_image(image, coord):
+    ny, nx = image.shape
+    x, y = image.wcs.world_to_pixel(coord)
+    return (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)

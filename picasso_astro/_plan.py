@@ -1,0 +1,221 @@
+"""Planning: a catalogue split into work units, from file headers only.
+
+A unit is all targets of one SDSS field (its frames are read once, by
+whoever runs the unit) or a group of cutout galaxies (each read when its
+turn comes). Planning reads headers, never pixels, so that a plan of any
+length is small.
+"""
+
+from dataclasses import dataclass, field
+
+from .exceptions import PicassoInputError
+from .inputs import parse_inputs
+from .sdss import SDSSField, best_field_index, find_frames
+
+__all__ = [
+    "CUTOUT_TASK_SIZE",
+    "FIELD_TASK_SIZE",
+    "CutoutUnit",
+    "FieldUnit",
+    "Outcome",
+    "Plan",
+    "Target",
+    "plan_units",
+    "split_units",
+]
+
+#: Galaxies of one field per Dask task (each task reads the field's frames).
+FIELD_TASK_SIZE = 32
+#: Cutout galaxies per work unit.
+CUTOUT_TASK_SIZE = 16
+
+
+@dataclass
+class Outcome:
+    """What happened to one galaxy.
+
+    Attributes
+    ----------
+    index : int
+        Position in the input.
+    name : str
+    field : str
+        The SDSS field it was cut from ('' for cutouts).
+    maps : `~picasso_astro.maps.PropertyMaps` or None
+    error : Exception or None
+        Why it failed.
+    output : str
+        The map file written, if any.
+    """
+
+    index: int
+    name: str
+    field: str = ""
+    maps: object = None
+    error: Exception | None = None
+    output: str = ""
+
+    @property
+    def status(self):
+        """str: ``"done"`` or ``"failed"``."""
+        return "failed" if self.error is not None else "done"
+
+
+@dataclass
+class Target:
+    """One galaxy in a field: its place in the input, name, position, size."""
+
+    index: int
+    name: str
+    coord: object
+    half_light_radius: float | None = None
+
+
+@dataclass
+class FieldUnit:
+    """All targets (`Target`) of one SDSS field."""
+
+    field: SDSSField
+    targets: list = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.targets)
+
+    def entries(self):
+        """Return ``(index, name)`` of every galaxy."""
+        return [(t.index, t.name) for t in self.targets]
+
+    def subset(self, indices):
+        """Return the unit with only the galaxies whose index is in ``indices``."""
+        return FieldUnit(self.field, [t for t in self.targets if t.index in indices])
+
+
+@dataclass
+class CutoutUnit:
+    """Cutout galaxies: ``(index, source)`` pairs, read when prepared."""
+
+    galaxies: list = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.galaxies)
+
+    def entries(self):
+        """Return ``(index, name)`` of every galaxy."""
+        return [(index, source.name) for index, source in self.galaxies]
+
+    def subset(self, indices):
+        """Return the unit with only the galaxies whose index is in ``indices``."""
+        return CutoutUnit([g for g in self.galaxies if g[0] in indices])
+
+
+@dataclass
+class Plan:
+    """The work: names of all galaxies, units to run, and early failures."""
+
+    names: list
+    units: list
+    failed: list
+
+    @property
+    def total(self):
+        """int: galaxies in the plan, failed ones included."""
+        return len(self.failed) + sum(len(unit) for unit in self.units)
+
+    def select(self, keep):
+        """Return the plan restricted to the galaxy indices in ``keep``."""
+        units = [unit.subset(keep) for unit in self.units]
+        return Plan(
+            self.names,
+            [unit for unit in units if len(unit)],
+            [outcome for outcome in self.failed if outcome.index in keep],
+        )
+
+
+def _readable_fields(frames):
+    """Split fields into those whose r-band header reads and the errors of the rest."""
+    if isinstance(frames, dict) and all(
+        isinstance(v, SDSSField) for v in frames.values()
+    ):
+        fields = frames
+    else:
+        fields = find_frames(frames)
+    readable, unreadable = [], []
+    for fld in fields.values():
+        try:
+            fld.geometry()
+            readable.append(fld)
+        except PicassoInputError as exc:
+            unreadable.append(str(exc))
+    return readable, unreadable
+
+
+def plan_units(inputs, targets=None, *, group_size=CUTOUT_TASK_SIZE):
+    """Split the input into work units.
+
+    Parameters
+    ----------
+    inputs
+        As `~picasso_astro.predict` takes them.
+    targets : `~picasso_astro.inputs.Targets` or None
+        Parsed targets for frames; None for cutouts.
+    group_size : int
+        Cutout galaxies per unit.
+
+    Returns
+    -------
+    plan : `Plan`
+    """
+    if targets is None:
+        return _plan_cutouts(inputs, group_size)
+    fields, unreadable = _readable_fields(inputs)
+    best = best_field_index(targets.coords, fields)
+    units = [FieldUnit(fld) for fld in fields]
+    failed = []
+    for index, number in enumerate(best):
+        name, coord = targets.names[index], targets.coords[index]
+        if number < 0:
+            msg = (
+                f"target {name} (RA {coord.ra.deg:.5f}, Dec {coord.dec.deg:+.5f}) "
+                "lies outside every frame given; check its coordinates or add the "
+                "frames that contain it"
+            )
+            if unreadable:
+                msg += "; some frames could not be read: " + "; ".join(unreadable)
+            failed.append(Outcome(index, name, error=PicassoInputError(msg)))
+            continue
+        target = Target(index, name, coord, targets.radius(index))
+        units[number].targets.append(target)
+    return Plan(list(targets.names), [unit for unit in units if len(unit)], failed)
+
+
+def _plan_cutouts(inputs, group_size):
+    names, units, failed, current = [], [], [], CutoutUnit()
+    for index, galaxy in enumerate(parse_inputs(inputs)):
+        if isinstance(galaxy, Exception):
+            names.append(f"input {index}")
+            failed.append(Outcome(index, names[-1], error=galaxy))
+            continue
+        names.append(galaxy.name)
+        current.galaxies.append((index, galaxy))
+        if len(current) >= group_size:
+            units.append(current)
+            current = CutoutUnit()
+    if current.galaxies:
+        units.append(current)
+    return Plan(names, units, failed)
+
+
+def split_units(units, size=FIELD_TASK_SIZE):
+    """Split field units of more than ``size`` galaxies into several."""
+    split = []
+    for unit in units:
+        if isinstance(unit, FieldUnit) and len(unit) > size:
+            pieces = -(-len(unit) // size)
+            step = -(-len(unit) // pieces)
+            split += [
+                FieldUnit(unit.field, unit.targets[start : start + step])
+                for start in range(0, len(unit), step)
+            ]
+        else:
+            split.append(unit)
+    return split
