@@ -15,9 +15,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from picasso_astro._inference import auto_batch_size, resolve_precision
+from picasso_astro._inference import auto_batch_size, resolve_device, resolve_precision
 from picasso_astro.hub import load_model
-from picasso_astro._inference import resolve_device
 
 
 def _sync(device):

@@ -7,7 +7,7 @@ from astropy.wcs.utils import pixel_to_pixel
 
 from . import _resample
 from .exceptions import PicassoInputError
-from .images import PIXEL_SCALE, BandImage
+from .images import PIXEL_SCALE
 
 __all__ = ["align_bands", "cutout_bands", "on_image", "resolve_cutout_size"]
 
@@ -28,11 +28,12 @@ def _same_grid(image, reference):
 
 
 def _overlap_fraction(image, reference):
-    ny, nx = image.shape
-    yy, xx = np.mgrid[0 : ny : max(ny // 16, 1), 0 : nx : max(nx // 16, 1)]
-    x, y = pixel_to_pixel(image.wcs, reference.wcs, xx.ravel(), yy.ravel())
+    """Fraction of the reference image's sky that ``image`` covers."""
     ref_ny, ref_nx = reference.shape
-    inside = (x > -0.5) & (x < ref_nx - 0.5) & (y > -0.5) & (y < ref_ny - 0.5)
+    yy, xx = np.meshgrid(np.linspace(0, ref_ny - 1, 17), np.linspace(0, ref_nx - 1, 17))
+    x, y = pixel_to_pixel(reference.wcs, image.wcs, xx.ravel(), yy.ravel())
+    ny, nx = image.shape
+    inside = (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
     return float(np.mean(inside))
 
 
@@ -90,16 +91,12 @@ def align_bands(images, *, reference_band="r"):
         data, touched, *noise = _resample.resample(arrays, coords)
         mask = ~np.isfinite(data) | (touched > 0)
         noise = noise[0] if noise else None
-        meta = dict(image.meta, reprojected_to=reference_band)
-        aligned[band] = BandImage(
-            band,
-            np.where(mask, np.nan, data),
+        aligned[band] = image.replace(
+            data=np.where(mask, np.nan, data),
             wcs=reference.wcs,
             noise=noise,
             mask=mask,
-            psf=image.psf,
-            psf_fwhm=image.psf_fwhm,
-            meta=meta,
+            meta=dict(image.meta, reprojected_to=reference_band),
         )
     return aligned
 
@@ -183,16 +180,7 @@ def _cut(image, position, size, *, meta_extra=None):
     meta = {k: v for k, v in image.meta.items() if not isinstance(v, np.ndarray)}
     meta["cutout_origin"] = tuple(int(v) for v in data.origin_original)
     meta.update(meta_extra or {})
-    cut = BandImage(
-        image.band,
-        data.data,
-        wcs=data.wcs,
-        noise=noise,
-        mask=mask,
-        psf=image.psf,
-        psf_fwhm=image.psf_fwhm,
-        meta=meta,
-    )
+    cut = image.replace(data=data.data, wcs=data.wcs, noise=noise, mask=mask, meta=meta)
     return cut, data
 
 

@@ -14,7 +14,7 @@ from scipy import ndimage, optimize
 from ._cache import ContentCache
 from ._sources import detect
 from .exceptions import PicassoInputError
-from .images import PIXEL_SCALE, BandImage
+from .images import PIXEL_SCALE
 
 GAUSSIAN_SIGMA_TO_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
@@ -520,10 +520,9 @@ def match_psfs(images, psfs, fwhms):
     matched = {}
     for band, image in images.items():
         if band == target_band:
-            matched[band] = BandImage(
-                band, image.data, wcs=image.wcs, noise=image.noise, mask=image.mask,
-                psf=target_psf, psf_fwhm=fwhms[target_band], meta=dict(image.meta),
-            )  # fmt: skip
+            matched[band] = image.replace(
+                psf=target_psf, psf_fwhm=fwhms[target_band], meta=dict(image.meta)
+            )
             info[band] = {"window": None, "residual": 0.0, "ringing": 0.0}
             continue
         kernel, kinfo = matching_kernel(psfs[band], target_psf)
@@ -539,9 +538,12 @@ def match_psfs(images, psfs, fwhms):
             )
         grow = max(int(np.ceil(fwhms[target_band] / PIXEL_SCALE)), 1)
         mask = ndimage.binary_dilation(bad, iterations=grow) if bad.any() else bad
-        matched[band] = BandImage(
-            band, np.where(mask, np.nan, data), wcs=image.wcs, noise=noise,
-            mask=mask, psf=target_psf, psf_fwhm=fwhms[target_band],
+        matched[band] = image.replace(
+            data=np.where(mask, np.nan, data),
+            noise=noise,
+            mask=mask,
+            psf=target_psf,
+            psf_fwhm=fwhms[target_band],
             meta=dict(image.meta, psf_matched_to=target_band),
-        )  # fmt: skip
+        )
     return matched, info

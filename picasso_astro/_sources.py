@@ -7,7 +7,7 @@ from astropy.stats import mad_std
 from scipy import ndimage
 
 from ._warnings import ignoring
-from .images import PIXEL_SCALE, BandImage
+from .images import PIXEL_SCALE
 
 __all__ = ["detect", "mask_sources", "subtract_background"]
 
@@ -120,18 +120,7 @@ def subtract_background(image, *, box_size=64, filter_size=3, source_mask=None):
             "box_size": box,
         }
     data = np.where(bad, np.nan, image.data - background)
-    meta = dict(image.meta, background=info)
-    out = BandImage(
-        image.band,
-        data,
-        wcs=image.wcs,
-        noise=image.noise,
-        mask=image.mask,
-        psf=image.psf,
-        psf_fwhm=image.psf_fwhm,
-        meta=meta,
-    )
-    return out, info
+    return image.replace(data=data, meta=dict(image.meta, background=info)), info
 
 
 def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):

@@ -5,6 +5,7 @@ returns `BandImage` objects; everything downstream (preprocessing, the model)
 works on them, so that mocks and real data share one code path.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,6 +75,20 @@ class BandImage:
                 raise ValueError(msg)
         if self.mask is not None:
             self.mask = np.asarray(self.mask, dtype=bool)
+
+    def replace(self, **changes):
+        """Return a copy with some attributes changed (and checked again).
+
+        Parameters
+        ----------
+        **changes
+            New values by attribute name (``data``, ``mask``, ``meta``, ...).
+
+        Returns
+        -------
+        image : `BandImage`
+        """
+        return dataclasses.replace(self, **changes)
 
     @property
     def shape(self):

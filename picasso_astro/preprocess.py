@@ -21,7 +21,7 @@ from ._options import PreparationOptions
 from ._psf import estimate_psf, match_psfs, psf_for_band
 from ._sources import mask_sources, subtract_background
 from .exceptions import PicassoInputError
-from .images import BANDS, BandImage
+from .images import BANDS
 from .inputs import target_name
 from .sdss import read_psfield
 
@@ -282,9 +282,8 @@ def prepare_target(
         if "cutout_origin" in meta:
             x0, y0 = meta["cutout_origin"]
             meta["cutout_origin"] = (x0 + inner[1].start, y0 + inner[0].start)
-        trimmed[band] = BandImage(
-            band,
-            image.data[inner],
+        trimmed[band] = image.replace(
+            data=image.data[inner],
             wcs=wcs,
             noise=None if image.noise is None else image.noise[inner],
             mask=None if image.mask is None else image.mask[inner],

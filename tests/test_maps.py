@@ -86,3 +86,23 @@ def test_written_file_has_normal_permissions(maps, tmp_path):
     os.umask(umask)
     path = maps.write(tmp_path / "out" / "perm.fits")
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_maps_share_one_mask_and_a_changed_one_is_kept(maps, tmp_path):
+    masks = [maps[name].mask for name in maps.names]
+    assert all(mask is masks[0] for mask in masks)
+    path = tmp_path / "shared.fits"
+    maps.write(path)
+    with fits.open(path) as hdulist:
+        assert not any(hdu.name.endswith("_MASK") for hdu in hdulist)
+    # One map's mask changed on its own (a user's cut): written and read back.
+    sfr = maps["sfr"]
+    own = sfr.mask.copy()
+    own[:5] = True
+    maps._maps["sfr"] = type(sfr)(
+        sfr.data, uncertainty=sfr.uncertainty, mask=own, wcs=sfr.wcs, unit=sfr.unit
+    )
+    maps.write(tmp_path / "own.fits")
+    back = PropertyMaps.read(tmp_path / "own.fits")
+    np.testing.assert_array_equal(back["sfr"].mask, own)
+    np.testing.assert_array_equal(back["hi"].mask, masks[0])

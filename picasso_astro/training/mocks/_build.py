@@ -1,5 +1,6 @@
 """Write a sharded mock dataset (the ``picasso-train mocks`` command)."""
 
+import functools
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
@@ -38,7 +39,7 @@ def mock_record(mock, index, options=None):
 
 
 def _write_shard(
-    directory, number, first, count, seed, size, attrs, options, on_galaxy=None
+    directory, number, first, count, *, seed, size, attrs, options, on_galaxy=None
 ):
     path = shard_path(directory, number)
     writer = None
@@ -172,34 +173,17 @@ def write_mock_dataset(
     done = n - sum(count for *_, count in todo)
     bar = tqdm(total=n, initial=done, unit="gal", disable=not progress, desc="mocks")
     written = 0
+    write = functools.partial(
+        _write_shard, directory, seed=seed, size=size, attrs=attrs, options=options
+    )
     try:
         if workers == 1:
             for number, first, count in todo:
-                written += _write_shard(
-                    directory,
-                    number,
-                    first,
-                    count,
-                    seed,
-                    size,
-                    attrs,
-                    options,
-                    lambda: bar.update(1),
-                )
+                written += write(number, first, count, on_galaxy=lambda: bar.update(1))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = [
-                    pool.submit(
-                        _write_shard,
-                        directory,
-                        number,
-                        first,
-                        count,
-                        seed,
-                        size,
-                        attrs,
-                        options,
-                    )
+                    pool.submit(write, number, first, count)
                     for number, first, count in todo
                 ]
                 for future in as_completed(futures):
