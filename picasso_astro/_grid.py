@@ -2,7 +2,7 @@
 
 import astropy.units as u
 import numpy as np
-from astropy.nddata import Cutout2D
+from astropy.nddata import Cutout2D, NoOverlapError
 from astropy.wcs.utils import pixel_to_pixel
 
 from . import _resample
@@ -139,7 +139,7 @@ def resolve_cutout_size(size, *, half_light_radius=None, pixel_scale=PIXEL_SCALE
                 )
                 raise PicassoInputError(msg)
             npix = int(np.ceil(float(size["factor"]) * radius / pixel_scale))
-            return max(npix, int(size.get("min_size", 16)))
+            return resolve_cutout_size(max(npix, int(size.get("min_size", 16))))
         msg = (
             f"unknown cutout-size convention {size!r}; kind is 'fixed' or 'half_light'"
         )
@@ -178,7 +178,9 @@ def _cut(image, position, size, *, meta_extra=None):
         mask |= plane(image.mask, True)
     noise = plane(image.noise, np.nan) if image.noise is not None else None
     meta = {k: v for k, v in image.meta.items() if not isinstance(v, np.ndarray)}
-    meta["cutout_origin"] = tuple(int(v) for v in data.origin_original)
+    # The cutout's own corner in the frame (off the frame for partial cutouts).
+    corner = np.subtract(data.origin_original, data.origin_cutout)
+    meta["cutout_origin"] = tuple(int(v) for v in corner)
     meta.update(meta_extra or {})
     cut = image.replace(data=data.data, wcs=data.wcs, noise=noise, mask=mask, meta=meta)
     return cut, data
@@ -215,8 +217,11 @@ def cutout_bands(images, position, size, *, reference_band="r", margin=8):
         msg = "the reference band has no WCS: cutouts around sky positions need one"
         raise PicassoInputError(msg)
     cuts = {}
-    ref_cut, _ = _cut(reference, position, size)
-    if ref_cut.mask.all():
+    try:
+        ref_cut, _ = _cut(reference, position, size)
+    except NoOverlapError:
+        ref_cut = None
+    if ref_cut is None or ref_cut.mask.all():
         msg = (
             f"position ({position.ra.deg:.5f}, {position.dec.deg:+.5f}) is not on "
             f"the {reference_band}-band image"
@@ -226,7 +231,16 @@ def cutout_bands(images, position, size, *, reference_band="r", margin=8):
         if band == reference_band:
             cuts[band] = ref_cut
         else:
-            cuts[band], _ = _cut(image, position, size + 2 * margin)
+            try:
+                cuts[band], _ = _cut(image, position, size + 2 * margin)
+            except NoOverlapError:
+                msg = (
+                    f"the {band}-band image does not cover position "
+                    f"({position.ra.deg:.5f}, {position.dec.deg:+.5f}), which the "
+                    f"{reference_band}-band image holds: the band's file belongs to "
+                    "another field; check the frames"
+                )
+                raise PicassoInputError(msg) from None
     return align_bands(cuts, reference_band=reference_band)
 
 

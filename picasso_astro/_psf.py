@@ -397,13 +397,15 @@ def _stars_psf(image, size):
         try:
             result = estimate_psf(image, size=size)
         except PicassoInputError as exc:
-            result = exc
+            # The message only: the exception's traceback holds the frame.
+            result = str(exc)
         forget = functools.partial(_STAR_PSFS.pop, key, None)
         entry = (weakref.ref(image.data, lambda _: forget()), result)
         _STAR_PSFS[key] = entry
-    if isinstance(entry[1], PicassoInputError):
-        raise entry[1]
-    return entry[1]
+    if isinstance(entry[1], str):
+        raise PicassoInputError(entry[1])
+    psf, fwhm, nstars = entry[1]
+    return psf.copy(), fwhm, nstars
 
 
 _KERNEL_CACHE = ContentCache(maxsize=64)

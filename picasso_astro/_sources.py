@@ -3,7 +3,7 @@
 import functools
 
 import numpy as np
-from astropy.stats import mad_std
+from astropy.stats import mad_std, sigma_clipped_stats
 from scipy import ndimage
 
 from ._warnings import ignoring
@@ -79,23 +79,37 @@ def subtract_background(image, *, box_size=64, filter_size=3, source_mask=None):
     info : dict
         ``median`` and ``rms`` of the background in nanomaggies, box size.
     """
-    from photutils.background import Background2D, MedianBackground
-
     bad = image.bad_pixels()
     noise = image.noise
     if noise is None:
         noise = np.full(image.shape, mad_std(image.data[~bad]))
     noise = np.where(np.isfinite(noise), noise, np.nanmedian(noise))
-    segm, _ = detect(image.data, noise, nsigma=2.0, npixels=10, mask=bad)
+    # Sources are found above a first estimate of the sky, then again above
+    # the first background: a sky of a few sigma is not taken for a source.
+    _, level, _ = sigma_clipped_stats(image.data[~bad]) if (~bad).any() else (0, 0, 0)
+    background = np.full(image.shape, level)
+    for _ in range(2):
+        background, info, _ = _background(
+            image.data, background, noise, bad, source_mask, box_size, filter_size
+        )
+    data = np.where(bad, np.nan, image.data - background)
+    return image.replace(data=data, meta=dict(image.meta, background=info)), info
+
+
+def _background(data, sky, noise, bad, source_mask, box_size, filter_size):
+    """One pass: mask sources above ``sky``, then fit `Background2D` to the rest."""
+    from photutils.background import Background2D, MedianBackground
+
+    segm, _ = detect(data - sky, noise, nsigma=2.0, npixels=10, mask=bad)
     mask = bad.copy()
     if segm is not None:
         mask |= ndimage.binary_dilation(segm.data > 0, iterations=5)
     if source_mask is not None:
         mask |= source_mask
-    box = int(min(box_size, *image.shape))
+    box = int(min(box_size, *data.shape))
     try:
         bkg = Background2D(
-            np.where(bad, 0.0, image.data),
+            np.where(bad, 0.0, data),
             box,
             mask=mask,
             coverage_mask=bad if bad.any() else None,
@@ -106,21 +120,17 @@ def subtract_background(image, *, box_size=64, filter_size=3, source_mask=None):
     except ValueError:
         # Too few unmasked pixels in every box (a galaxy filling the cutout):
         # fall back to one sigma-clipped median over the unmasked pixels.
-        from astropy.stats import sigma_clipped_stats
-
         keep = ~mask if (~mask).sum() > 100 else ~bad
-        _, level, _ = sigma_clipped_stats(image.data[keep])
-        background = np.full(image.shape, level)
+        _, level, _ = sigma_clipped_stats(data[keep])
         info = {"median": float(level), "rms": 0.0, "box_size": None}
-    else:
-        background = bkg.background
-        info = {
-            "median": float(bkg.background_median),
-            "rms": float(np.std(background[~bad])) if (~bad).any() else 0.0,
-            "box_size": box,
-        }
-    data = np.where(bad, np.nan, image.data - background)
-    return image.replace(data=data, meta=dict(image.meta, background=info)), info
+        return np.full(data.shape, level), info, mask
+    background = bkg.background
+    info = {
+        "median": float(bkg.background_median),
+        "rms": float(np.std(background[~bad])) if (~bad).any() else 0.0,
+        "box_size": box,
+    }
+    return background, info, mask
 
 
 def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
@@ -182,7 +192,7 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     )
     info = {"n_masked_sources": 0, "n_masked_stars_on_target": 0}
     if parents is None:
-        info["masked_fraction"] = 0.0
+        info.update(masked_fraction=0.0, target_found=False, deblended=False)
         return np.zeros(shape, bool), np.zeros(shape, bool), info
     target_label = _label_at(parents.data, iy, ix, radius=fwhm_pix)
     target = parents.data == target_label if target_label else np.zeros(shape, bool)
