@@ -15,6 +15,7 @@ from astropy.wcs.utils import proj_plane_pixel_area
 
 from ._atomic import atomic_path
 from .exceptions import PicassoInputError
+from .masks import DO_NOT_USE, MaskBit, as_bitmask, bits_from_names, describe_bits
 from .properties import get_property
 
 __all__ = ["PropertyMaps"]
@@ -91,8 +92,10 @@ class PropertyMaps:
     Each map is an `~astropy.nddata.NDData` holding the log10 of the property
     (unit ``dex(...)``; plain numbers for metallicities), a
     `~astropy.nddata.StdDevUncertainty` from the model's bin distribution, a mask
-    (True where the pixel is outside the footprint or was masked), the WCS,
-    and provenance in ``meta``.
+    (True where the pixel is not the target galaxy: off the image, sky outside
+    its footprint, a neighbour, a star or a bad pixel), the WCS, and provenance
+    in ``meta``. Why each pixel is flagged is in `bitmask`
+    (`~picasso_astro.masks.MaskBit`).
 
     Parameters
     ----------
@@ -101,39 +104,62 @@ class PropertyMaps:
     meta : dict, optional
         Provenance shared by all maps: galaxy name, model name and revision,
         package version, input files, preprocessing steps.
+    bitmask : 2D int `~numpy.ndarray`, optional
+        `~picasso_astro.masks.MaskBit` flags per pixel; by default derived from
+        the first map's mask (every masked pixel a bad pixel).
     """
 
-    def __init__(self, maps, *, meta=None):
+    def __init__(self, maps, *, meta=None, bitmask=None):
         if not maps:
             msg = "PropertyMaps needs at least one map"
             raise ValueError(msg)
         self._maps = dict(maps)
         self.meta = dict(meta or {})
+        if bitmask is None:
+            first = next(iter(self._maps.values()))
+            shape = first.data.shape
+            masked = np.zeros(shape, bool) if first.mask is None else first.mask
+            bitmask = np.where(masked, int(MaskBit.BAD_PIXEL), 0)
+        self.bitmask = as_bitmask(bitmask)
 
     @classmethod
-    def from_arrays(cls, values, sigmas, mask, *, names, wcs=None, meta=None):
+    def from_arrays(
+        cls, values, sigmas, mask=None, *, names, wcs=None, meta=None, bitmask=None
+    ):
         """Build maps from stacked model outputs.
 
         Parameters
         ----------
         values, sigmas : 3D `~numpy.ndarray`
             Shape ``(n_properties, ny, nx)``: log10 values and 1-sigma uncertainties.
-        mask : 2D bool `~numpy.ndarray`
-            True on pixels to flag in every map.
+        mask : 2D bool `~numpy.ndarray`, optional
+            True on pixels to flag in every map (as bad pixels when no
+            ``bitmask`` is given).
         names : sequence of str
             Property names, in the order of the first axis.
         wcs : `~astropy.wcs.WCS`, optional
         meta : dict, optional
+        bitmask : 2D int `~numpy.ndarray`, optional
+            `~picasso_astro.masks.MaskBit` flags; the maps' mask is True where a
+            `~picasso_astro.masks.DO_NOT_USE` bit is set (or ``mask`` is True).
         """
+        shape = np.shape(values)[1:]
+        if bitmask is None:
+            masked = np.zeros(shape, bool) if mask is None else np.asarray(mask, bool)
+            bitmask = np.where(masked, int(MaskBit.BAD_PIXEL), 0)
+        bitmask = as_bitmask(bitmask)
         maps = {}
-        # One mask for all maps, as in the file (MASK).
-        mask = np.array(mask, dtype=bool)
+        mask = (
+            (bitmask & int(DO_NOT_USE)) != 0
+            if mask is None
+            else (np.asarray(mask, bool) | ((bitmask & int(DO_NOT_USE)) != 0))
+        )
         for name, value, sigma in zip(names, values, sigmas, strict=True):
             prop = get_property(name)
             maps[name] = NDData(
                 np.asarray(value, dtype=np.float32),
                 uncertainty=StdDevUncertainty(np.asarray(sigma, dtype=np.float32)),
-                mask=mask,
+                mask=mask.copy(),
                 wcs=wcs,
                 unit=prop.unit,
                 meta={
@@ -142,7 +168,7 @@ class PropertyMaps:
                     "quantity": prop.log_label,
                 },
             )
-        return cls(maps, meta=meta)
+        return cls(maps, meta=meta, bitmask=bitmask)
 
     @property
     def names(self):
@@ -178,6 +204,39 @@ class PropertyMaps:
     def items(self):
         """Return ``(name, NDData)`` pairs."""
         return self._maps.items()
+
+    def flagged(self, *reasons):
+        """Return where any of the given reasons flags a pixel.
+
+        Parameters
+        ----------
+        *reasons : str or `~picasso_astro.masks.MaskBit`
+            ``"off_image"``, ``"sky"``, ``"neighbour"``, ``"star"``,
+            ``"bad_pixel"``, ``"low_sn"``, ``"out_of_range"``; all of them if
+            none is given.
+
+        Returns
+        -------
+        flagged : 2D bool `~numpy.ndarray`
+        """
+        try:
+            bits = bits_from_names(*reasons) if reasons else ~MaskBit(0)
+        except ValueError as exc:
+            raise PicassoInputError(str(exc)) from None
+        return (self.bitmask & int(bits)) != 0
+
+    @property
+    def footprint(self):
+        """2D bool `~numpy.ndarray`: the target's own pixels.
+
+        Pixels with no `~picasso_astro.masks.DO_NOT_USE` flag; totals and
+        radial profiles use them by default.
+        """
+        return ~self.footprint_mask()
+
+    def footprint_mask(self):
+        """Return the boolean mask of the `~picasso_astro.masks.DO_NOT_USE` bits."""
+        return (self.bitmask & int(DO_NOT_USE)) != 0
 
     # -- geometry -----------------------------------------------------------
 
@@ -219,12 +278,17 @@ class PropertyMaps:
         yy, xx = np.mgrid[0:ny, 0:nx]
         return np.hypot(xx - x0, yy - y0) * self._pixel_scale().to_value(u.arcsec)
 
-    def _good(self, name):
+    def _good(self, name, footprint=True):
+        """Pixels to use: unmasked, or with ``footprint=False`` also the sky."""
         nd = self[name]
         good = np.isfinite(nd.data)
-        if nd.mask is not None:
-            good &= ~np.asarray(nd.mask, dtype=bool)
-        return good
+        if nd.mask is None:
+            return good
+        masked = np.asarray(nd.mask, dtype=bool)
+        if not footprint:
+            only_sky = (self.bitmask & int(DO_NOT_USE)) == int(MaskBit.SKY)
+            masked = masked & ~only_sky
+        return good & ~masked
 
     # -- totals and profiles ------------------------------------------------
 
@@ -237,14 +301,16 @@ class PropertyMaps:
         cosmology=None,
         aperture=None,
         center=None,
+        footprint=True,
     ):
         """Sum a surface-density map to a total (e.g. stellar mass, SFR).
 
-        Each unmasked pixel contributes ``10**value`` times its physical area,
-        which follows from the WCS pixel size and the galaxy's distance.
-        Masked pixels (outside the footprint, stars, neighbours) and
-        non-finite values are left out, so the total of a map with masked
-        pixels on the galaxy is a lower limit.
+        Each pixel of the target's footprint contributes ``10**value`` times
+        its physical area, which follows from the WCS pixel size and the
+        galaxy's distance. Masked pixels (sky outside the footprint, stars,
+        neighbours, bad or off-image pixels) and non-finite values are left
+        out, so the total of a galaxy partly covered by a star is a lower
+        limit.
 
         Parameters
         ----------
@@ -263,10 +329,15 @@ class PropertyMaps:
         aperture : `~astropy.units.Quantity` or 2D bool `~numpy.ndarray`, optional
             Sum only within a circle of this radius about ``center``, given
             as an angle (e.g. ``10 * u.arcsec``) or a physical length (e.g.
-            ``5 * u.kpc``), or only over the pixels where this array is True.
-            By default every unmasked pixel, sky included.
+            ``5 * u.kpc``), or only over the pixels where this array is True;
+            within the footprint unless ``footprint=False``.
         center : `~astropy.coordinates.SkyCoord` or (x, y), optional
             Centre of a circular aperture; the centre of the map by default.
+        footprint : bool
+            Sum over the target's footprint (the default). False adds the sky
+            pixels (still without stars, neighbours and bad pixels): what the
+            network paints on the sky is not the galaxy, so use it only to see
+            how much that is.
 
         Returns
         -------
@@ -297,7 +368,7 @@ class PropertyMaps:
             raise PicassoInputError(msg)
         scale = _kpc_per_arcsec(redshift, distance, cosmology)
         pixel_kpc = (self._pixel_scale() * scale).to(u.kpc)
-        use = self._good(name)
+        use = self._good(name, footprint)
         if aperture is not None:
             use &= self._aperture_mask(aperture, center, scale)
         linear = np.power(10.0, nd.data[use].astype(np.float64))
@@ -336,6 +407,7 @@ class PropertyMaps:
         redshift=None,
         distance=None,
         cosmology=None,
+        footprint=True,
     ):
         """Azimuthal profile of a map in circular annuli.
 
@@ -356,6 +428,10 @@ class PropertyMaps:
             mean).
         redshift, distance, cosmology : optional
             As in `total`; when given, a ``radius_kpc`` column is added.
+        footprint : bool
+            Use the target's footprint, and stop at its outermost pixel (the
+            default); False adds the sky pixels and goes on to the largest
+            circle inside the map.
 
         Returns
         -------
@@ -372,8 +448,11 @@ class PropertyMaps:
             raise PicassoInputError(msg)
         nd = self[name]
         radius = self._radius_arcsec(center)
-        edges = self._annulus_edges(bins, center)
-        good = self._good(name)
+        good = self._good(name, footprint)
+        reach = None
+        if footprint and bins is None:
+            reach = float(radius[good].max()) if good.any() else 0.0
+        edges = self._annulus_edges(bins, center, reach)
         data = nd.data.astype(np.float64)
         sigma = nd.uncertainty.array.astype(np.float64)
         rows = []
@@ -418,11 +497,14 @@ class PropertyMaps:
             table["radius_kpc"] = (table["radius"] * scale).to(u.kpc)
         return table
 
-    def _annulus_edges(self, bins, center):
+    def _annulus_edges(self, bins, center, reach=None):
         ny, nx = self.shape
         pixel = self._pixel_scale().to_value(u.arcsec)
         x0, y0 = self._center_pixel(center)
         r_max = max(min(x0, y0, nx - 1 - x0, ny - 1 - y0), 1.0) * pixel
+        if reach is not None:
+            # No further than the footprint's outermost pixel.
+            r_max = min(r_max, max(reach + pixel / 2, pixel))
         if bins is None:
             step = _DEFAULT_ANNULUS_PIX * pixel
             return np.arange(max(int(r_max // step), 1) + 1) * step
@@ -449,8 +531,9 @@ class PropertyMaps:
     def plot(self, names=None, *, uncertainty=False, cmap="viridis", ncols=None):
         """Quicklook of the maps: one panel per property on WCS axes.
 
-        Colour bars are labelled in physical units (log10); masked pixels are
-        left blank. Needs matplotlib (the ``[plot]`` extra).
+        Colour bars are labelled in physical units (log10); stars, neighbours
+        and bad pixels are left blank, the sky is shown, and a white contour
+        marks the target's footprint. Needs matplotlib (the ``[plot]`` extra).
 
         Parameters
         ----------
@@ -481,7 +564,7 @@ class PropertyMaps:
         for k, name in enumerate(names):
             nd = self[name]
             prop = get_property(name)
-            good = self._good(name)
+            good = self._good(name, footprint=False)
             panels = [(nd.data, _colorbar_label(prop), cmap, 0)]
             if uncertainty:
                 panels.append(
@@ -502,6 +585,10 @@ class PropertyMaps:
                     shown, origin="lower", cmap=cm, vmin=limits[0], vmax=limits[1]
                 )
                 figure.colorbar(image, ax=ax, label=label, shrink=0.9)
+                if self.footprint.any() and not self.footprint.all():
+                    ax.contour(
+                        self.footprint, levels=[0.5], colors="white", linewidths=0.8
+                    )
                 title = _plot_title(prop)
                 ax.set_title(title if extra_row == 0 else f"{title}: uncertainty")
                 if wcs is not None:
@@ -622,7 +709,7 @@ class PropertyMaps:
         )
         hdus = [primary]
         wcs_header = self.wcs.to_header(relax=True) if self.wcs is not None else None
-        common_mask = next(iter(self._maps.values())).mask
+        common_mask = self.footprint_mask()
         for name, nd in self._maps.items():
             for suffix, data, comment in (
                 ("", nd.data, f"{nd.meta.get('quantity', name)}"),
@@ -644,11 +731,14 @@ class PropertyMaps:
                 )
                 own.header["PROPERTY"] = name
                 hdus.append(own)
-        mask_hdu = fits.ImageHDU(
-            np.asarray(common_mask, dtype=np.uint8), name=_MASK_EXTNAME
-        )
+        mask_hdu = fits.ImageHDU(self.bitmask, name=_MASK_EXTNAME)
         if wcs_header is not None:
             mask_hdu.header.update(wcs_header)
+        mask_hdu.header["MASKTYPE"] = ("BITMASK", "one bit per reason, see MASKBn")
+        for name, value, description in describe_bits():
+            bit = int(value).bit_length() - 1
+            mask_hdu.header[f"MASKB{bit}"] = (name, description)
+        mask_hdu.header["DONOTUSE"] = (int(DO_NOT_USE), "bits that set NDData.mask")
         hdus.append(mask_hdu)
         return fits.HDUList(hdus)
 
@@ -701,7 +791,12 @@ class PropertyMaps:
                 msg = f"{path}: not a picasso_astro maps file (no PROPS keyword)"
                 raise PicassoInputError(msg)
             meta = json.loads(header.get("PICMETA", "{}"))
-            mask = hdulist[_MASK_EXTNAME].data.astype(bool)
+            mask_hdu = hdulist[_MASK_EXTNAME]
+            if mask_hdu.header.get("MASKTYPE") == "BITMASK":
+                bitmask = mask_hdu.data.astype(np.int32)
+            else:  # files written before the bit mask: 1 = masked
+                bitmask = np.where(mask_hdu.data > 0, int(MaskBit.BAD_PIXEL), 0)
+            mask = (bitmask & int(DO_NOT_USE)) != 0
             maps = {}
             for name in header["PROPS"].split(","):
                 hdu = hdulist[name.upper()]
@@ -713,7 +808,7 @@ class PropertyMaps:
                 maps[name] = NDData(
                     hdu.data.astype(np.float32),
                     uncertainty=StdDevUncertainty(err.data.astype(np.float32)),
-                    mask=map_mask,
+                    mask=map_mask.copy(),
                     wcs=wcs,
                     unit=u.Unit(hdu.header["BUNIT"]),
                     meta={
@@ -722,7 +817,7 @@ class PropertyMaps:
                         "quantity": prop.log_label,
                     },
                 )
-        return cls(maps, meta=meta)
+        return cls(maps, meta=meta, bitmask=bitmask)
 
 
 def _same_mask(mask, other):

@@ -88,21 +88,22 @@ def test_written_file_has_normal_permissions(maps, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_maps_share_one_mask_and_a_changed_one_is_kept(maps, tmp_path):
-    masks = [maps[name].mask for name in maps.names]
-    assert all(mask is masks[0] for mask in masks)
-    path = tmp_path / "shared.fits"
+def test_one_mask_is_written_and_a_changed_one_is_kept(maps, tmp_path):
+    # The fixture masked a corner of the sfr map only.
+    others = [name for name in maps.names if name != "sfr"]
+    for name in others:
+        np.testing.assert_array_equal(maps[name].mask, maps.footprint_mask())
+    assert maps["sfr"].mask[:3, :4].all()
+    # Each map has its own copy: changing one changes no other.
+    assert maps[others[0]].mask is not maps[others[1]].mask
+    path = tmp_path / "maps.fits"
     maps.write(path)
     with fits.open(path) as hdulist:
-        assert not any(hdu.name.endswith("_MASK") for hdu in hdulist)
-    # One map's mask changed on its own (a user's cut): written and read back.
-    sfr = maps["sfr"]
-    own = sfr.mask.copy()
-    own[:5] = True
-    maps._maps["sfr"] = type(sfr)(
-        sfr.data, uncertainty=sfr.uncertainty, mask=own, wcs=sfr.wcs, unit=sfr.unit
-    )
-    maps.write(tmp_path / "own.fits")
-    back = PropertyMaps.read(tmp_path / "own.fits")
-    np.testing.assert_array_equal(back["sfr"].mask, own)
-    np.testing.assert_array_equal(back["hi"].mask, masks[0])
+        own = [hdu.name for hdu in hdulist if hdu.name.endswith("_MASK")]
+        assert own == ["SFR_MASK"]
+        assert hdulist["MASK"].header["MASKTYPE"] == "BITMASK"
+        assert hdulist["MASK"].header["MASKB2"] == "NEIGHBOUR"
+    back = PropertyMaps.read(path)
+    np.testing.assert_array_equal(back["sfr"].mask, maps["sfr"].mask)
+    np.testing.assert_array_equal(back[others[0]].mask, maps.footprint_mask())
+    np.testing.assert_array_equal(back.bitmask, maps.bitmask)

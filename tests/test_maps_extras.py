@@ -234,3 +234,56 @@ def test_plot_radial_profiles():
         make_maps().plot_radial_profiles(["hi"])
     with pytest.raises(PicassoInputError):
         make_maps().plot([])
+
+
+def _with_bits(shape=(40, 50)):
+    """Maps of 10^6 per pixel with a disc footprint, a neighbour, a star."""
+    from picasso_astro.masks import MaskBit
+
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    radius = np.hypot(xx - (nx - 1) / 2, yy - (ny - 1) / 2)
+    bits = np.where(radius > 12, int(MaskBit.SKY), 0)
+    bits[(xx > 40) & (yy > 30)] |= int(MaskBit.NEIGHBOUR)
+    bits[18:21, 30:33] |= int(MaskBit.STAR)
+    bits[radius < 3] |= int(MaskBit.LOW_SN)  # informational: still used
+    base = make_maps(shape, value=6.0)
+    values = np.stack([base[name].data for name in NAMES])
+    sigmas = np.stack([base[name].uncertainty.array for name in NAMES])
+    maps = PropertyMaps.from_arrays(
+        values, sigmas, names=NAMES, wcs=base.wcs, bitmask=bits
+    )
+    return maps, radius
+
+
+def test_totals_and_profiles_use_the_footprint():
+    from picasso_astro.masks import MaskBit
+
+    maps, radius = _with_bits()
+    inside = (radius <= 12) & ~maps.flagged("star")
+    assert np.array_equal(maps.footprint, inside)
+    assert np.array_equal(maps["sfr"].mask, ~inside)
+    assert maps.flagged("neighbour", MaskBit.STAR).sum() == 9 + 9 * 9
+    assert not maps.flagged("low_sn")[radius >= 3].any()
+    distance = 100 * u.Mpc
+    per_pixel = maps.total("stellar_mass", distance=distance) / inside.sum()
+    with_sky = maps.total("stellar_mass", distance=distance, footprint=False)
+    no_sky = ~maps.flagged("neighbour", "star")
+    ratio = (with_sky / per_pixel).to_value(u.dimensionless_unscaled)
+    assert ratio == pytest.approx(no_sky.sum(), rel=1e-6)
+    profile = maps.radial_profile("stellar_mass")
+    assert profile["r_out"][-1].to_value(u.arcsec) <= (12 + 1.5) * PIXEL + 1e-6
+    longer = maps.radial_profile("stellar_mass", footprint=False)
+    assert len(longer) > len(profile)
+    with pytest.raises(PicassoInputError, match="the reasons are"):
+        maps.flagged("clouds")
+
+
+def test_bitmask_round_trips_through_fits(tmp_path):
+    maps, _ = _with_bits()
+    path = tmp_path / "bits.fits"
+    maps.write(path)
+    back = PropertyMaps.read(path)
+    np.testing.assert_array_equal(back.bitmask, maps.bitmask)
+    np.testing.assert_array_equal(back["sfr"].mask, maps["sfr"].mask)
+    assert back.total("sfr", redshift=0.03) == maps.total("sfr", redshift=0.03)
