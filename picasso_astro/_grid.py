@@ -9,7 +9,16 @@ from . import _resample
 from .exceptions import PicassoInputError
 from .images import PIXEL_SCALE
 
-__all__ = ["align_bands", "cutout_bands", "on_image", "resolve_cutout_size"]
+__all__ = [
+    "align_bands",
+    "cutout_bands",
+    "off_image",
+    "on_image",
+    "resolve_cutout_size",
+]
+
+#: The ``meta`` key of a cutout's off-frame pixels.
+OFF_IMAGE = "off_image"
 
 #: Bands overlapping the reference band by less than this fraction are refused.
 MIN_OVERLAP = 0.5
@@ -85,18 +94,24 @@ def align_bands(images, *, reference_band="r"):
             raise PicassoInputError(msg)
         coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
         bad = image.bad_pixels()
-        arrays = [np.where(bad, 0.0, image.data), bad.astype(np.float32)]
+        arrays = [
+            np.where(bad, 0.0, image.data),
+            bad.astype(np.float32),
+            off_image(image).astype(np.float32),
+        ]
         if image.noise is not None:
             arrays.append(image.noise)
-        data, touched, *noise = _resample.resample(arrays, coords)
+        data, touched, off, *noise = _resample.resample(arrays, coords)
         mask = ~np.isfinite(data) | (touched > 0)
         noise = noise[0] if noise else None
+        meta = dict(image.meta, reprojected_to=reference_band)
+        meta[OFF_IMAGE] = ~np.isfinite(off) | (off > 0)
         aligned[band] = image.replace(
             data=np.where(mask, np.nan, data),
             wcs=reference.wcs,
             noise=noise,
             mask=mask,
-            meta=dict(image.meta, reprojected_to=reference_band),
+            meta=meta,
         )
     return aligned
 
@@ -178,6 +193,7 @@ def _cut(image, position, size, *, meta_extra=None):
         mask |= plane(image.mask, True)
     noise = plane(image.noise, np.nan) if image.noise is not None else None
     meta = {k: v for k, v in image.meta.items() if not isinstance(v, np.ndarray)}
+    meta[OFF_IMAGE] = outside
     # The cutout's own corner in the frame (off the frame for partial cutouts).
     corner = np.subtract(data.origin_original, data.origin_cutout)
     meta["cutout_origin"] = tuple(int(v) for v in corner)
@@ -242,6 +258,16 @@ def cutout_bands(images, position, size, *, reference_band="r", margin=8):
                 )
                 raise PicassoInputError(msg) from None
     return align_bands(cuts, reference_band=reference_band)
+
+
+def off_image(image):
+    """Return where an image has no data because it lies off its frame.
+
+    Cutouts record it in ``meta["off_image"]`` (`cutout_bands`, `align_bands`);
+    an image without that record lies wholly on its frame.
+    """
+    off = image.meta.get(OFF_IMAGE)
+    return np.zeros(image.shape, bool) if off is None else np.asarray(off, bool)
 
 
 def on_image(image, coord):

@@ -32,6 +32,9 @@ class PreparationOptions:
         PSF matching (frames only).
     reference_band : str
         The band whose pixel grid the others are put on.
+    isophote : float
+        Surface brightness in the reference band, mag per square arcsec, down
+        to which the target's footprint reaches (the maps' sky bit outside).
     """
 
     background: bool = True
@@ -40,6 +43,7 @@ class PreparationOptions:
     psf_fwhm: object = None
     pad: int = 64
     reference_band: str = "r"
+    isophote: float = 25.0
 
     #: The options that change what the network sees, recorded with a model.
     RECORDED = ("background", "match_psf", "mask_sources", "reference_band")
@@ -141,6 +145,14 @@ def _check_value(key, value, source):
         if value not in BANDS:
             fail(f"one of {', '.join(BANDS)}")
         return value
+    if key == "isophote":
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, Real)
+            or not 15.0 <= float(value) <= 32.0
+        ):
+            fail("a surface brightness between 15 and 32 mag per square arcsec")
+        return float(value)
     # psf_fwhm
     if value is None:
         return None

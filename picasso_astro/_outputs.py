@@ -88,7 +88,7 @@ def write_outcome(outcome, output_dir):
 
 
 #: The summary table's columns.
-SUMMARY_COLUMNS = ("index", "name", "status", "field", "file", "message")
+SUMMARY_COLUMNS = ("index", "name", "status", "field", "file", "message", "warnings")
 
 
 def summary_table(rows):
@@ -96,7 +96,7 @@ def summary_table(rows):
     table = Table(
         rows=[tuple(row[key] for key in SUMMARY_COLUMNS) for row in rows],
         names=SUMMARY_COLUMNS,
-        dtype=(int, str, str, str, str, str),
+        dtype=(int, str, str, str, str, str, str),
     )
     table.sort("index")
     table.meta["comments"] = [

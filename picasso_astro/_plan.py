@@ -6,6 +6,7 @@ turn comes). Planning reads headers, never pixels, so that a plan of any
 length is small.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .exceptions import PicassoInputError
@@ -46,6 +47,9 @@ class Outcome:
         Why it failed.
     output : str
         The map file written, if any.
+    warnings : list of tuple
+        ``(category name, message)`` of what looks wrong with the galaxy
+        (`~picasso_astro._warnings_target.target_warnings`).
     """
 
     index: int
@@ -54,6 +58,7 @@ class Outcome:
     maps: object = None
     error: Exception | None = None
     output: str = ""
+    warnings: list = dataclasses.field(default_factory=list)
 
     @property
     def status(self):

@@ -206,6 +206,9 @@ def ringing(kernel):
 #: Odd size in pixels of the PSF images used for matching.
 PSF_SIZE = 41
 
+#: Pixels whose matching kernel falls on less than this good weight stay masked.
+MIN_GOOD_WEIGHT = 0.5
+
 #: Largest accepted ringing (negative/positive kernel sum) of a matching kernel.
 MAX_RINGING = 0.1
 
@@ -530,6 +533,12 @@ def match_psfs(images, psfs, fwhms):
         kernel, kinfo = matching_kernel(psfs[band], target_psf)
         info[band] = kinfo
         bad = image.bad_pixels()
+        # Normalised convolution: near masked pixels (a frame's edge) each
+        # pixel is the kernel-weighted mean of the good ones around it, so the
+        # mask does not spread; only pixels with too little good data around
+        # them stay masked.
+        good = (~bad).astype(float)
+        weight = fftconvolve(good, kernel, mode="same") if bad.any() else None
         data = fftconvolve(np.where(bad, 0.0, image.data), kernel, mode="same")
         noise = image.noise
         if noise is not None:
@@ -538,8 +547,13 @@ def match_psfs(images, psfs, fwhms):
                     0
                 )
             )
-        grow = max(int(np.ceil(fwhms[target_band] / PIXEL_SCALE)), 1)
-        mask = ndimage.binary_dilation(bad, iterations=grow) if bad.any() else bad
+        mask = bad
+        if weight is not None:
+            mask = bad | (weight < MIN_GOOD_WEIGHT)
+            scale = np.where(mask, 1.0, weight)
+            data = data / scale
+            if noise is not None:
+                noise = noise / scale
         matched[band] = image.replace(
             data=np.where(mask, np.nan, data),
             noise=noise,

@@ -1,15 +1,23 @@
 """Sources in an image: detection, residual background, masks of other sources."""
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
-from astropy.stats import mad_std, sigma_clipped_stats
+from astropy.stats import gaussian_fwhm_to_sigma, mad_std, sigma_clipped_stats
 from scipy import ndimage
 
 from ._warnings import ignoring
 from .images import PIXEL_SCALE
 
-__all__ = ["detect", "mask_sources", "subtract_background"]
+__all__ = [
+    "DEFAULT_ISOPHOTE",
+    "SourceMap",
+    "classify_sources",
+    "detect",
+    "mask_sources",
+    "subtract_background",
+]
 
 
 @functools.lru_cache(maxsize=64)
@@ -133,17 +141,287 @@ def _background(data, sky, noise, bad, source_mask, box_size, filter_size):
     return background, info, mask
 
 
+#: Default isophote of the target's footprint, r-band mag per square arcsec.
+DEFAULT_ISOPHOTE = 25.0
+#: A source is point-like when its core's FWHM is below this many PSF FWHMs.
+POINT_LIKE_FWHM = 1.5
+#: Stars whose peak exceeds this many sigma get diffraction spikes masked too.
+SPIKE_PEAK_SNR = 2000.0
+
+
+@dataclass
+class SourceMap:
+    """What is where in a cutout: the target, its footprint, stars, neighbours.
+
+    Attributes
+    ----------
+    target : 2D bool `~numpy.ndarray`
+        The target's detection segment, less the deblended pieces that are
+        not the target.
+    footprint : 2D bool `~numpy.ndarray`
+        The target's pixels down to the isophote: its own connected region,
+        with neighbours and stars cut out.
+    neighbours, stars : 2D bool `~numpy.ndarray`
+        Other galaxies (grown by a PSF FWHM) and point sources (grown to
+        where their halo fades into the noise, with spikes for bright ones).
+    info : dict
+        Counts, fractions, the isophote reached, whether the target was
+        found and whether it is point-like.
+    """
+
+    target: np.ndarray
+    footprint: np.ndarray
+    neighbours: np.ndarray
+    stars: np.ndarray
+    info: dict
+
+
+def _detection_image(images):
+    """Inverse-variance weighted mean of the bands, its noise and bad pixels."""
+    bands = list(images)
+    shape = images[bands[0]].shape
+    bad = np.zeros(shape, dtype=bool)
+    num = np.zeros(shape)
+    var = np.zeros(shape)
+    for band in bands:
+        image = images[band]
+        bad |= image.bad_pixels()
+        noise = image.noise
+        if noise is None:
+            noise = np.full(shape, mad_std(image.data, ignore_nan=True))
+        w = 1.0 / np.where(np.isfinite(noise) & (noise > 0), noise, np.inf) ** 2
+        num += np.where(np.isfinite(image.data), image.data, 0.0) * w
+        var += w
+    detection = np.where(var > 0, num / np.where(var > 0, var, 1), 0.0)
+    detection_noise = np.where(var > 0, 1 / np.sqrt(np.where(var > 0, var, 1)), 1.0)
+    return detection, detection_noise, bad
+
+
+def classify_sources(
+    images,
+    *,
+    centre=None,
+    psf_fwhm=None,
+    isophote=DEFAULT_ISOPHOTE,
+    reference_band="r",
+    nsigma=2.0,
+    npixels=10,
+):
+    """Find the target, its footprint, and the stars and neighbours around it.
+
+    Sources are detected on the inverse-variance weighted mean of the bands
+    (photutils ``detect_sources``). The target is the source under
+    ``centre``; its segment is deblended (``deblend_sources``), and pieces
+    that are point-like and off centre (stars on the galaxy) or lie far
+    beyond the central piece (neighbours merged with it) are taken out. Every
+    other source is a star (point-like) or a neighbour, masked whole. The
+    footprint is the target's connected region of the smoothed reference
+    band above ``isophote`` (or above twice the smoothed noise where that is
+    brighter), with the stars and neighbours cut out.
+
+    Parameters
+    ----------
+    images : dict of str to `~picasso_astro.images.BandImage`
+        Aligned, background-subtracted bands.
+    centre : tuple of float, optional
+        ``(y, x)`` of the target; the image centre by default.
+    psf_fwhm : float, optional
+        PSF FWHM in arcsec (1.4 if unknown).
+    isophote : float
+        Surface brightness in the reference band, mag per square arcsec, to
+        which the footprint reaches.
+    reference_band : str
+        The band of the isophote.
+    nsigma, npixels : float, int
+        Detection threshold and minimum area.
+
+    Returns
+    -------
+    sources : `SourceMap`
+    """
+    detection, detection_noise, bad = _detection_image(images)
+    shape = detection.shape
+    fwhm_pix = (psf_fwhm or 1.4) / PIXEL_SCALE
+    ny, nx = shape
+    cy, cx = centre if centre is not None else ((ny - 1) / 2, (nx - 1) / 2)
+    iy, ix = int(np.rint(cy)), int(np.rint(cx))
+    empty = np.zeros(shape, bool)
+    info = {"n_masked_sources": 0, "n_masked_stars_on_target": 0, "n_stars": 0}
+    parents, smoothed = detect(
+        detection, detection_noise, nsigma=nsigma, npixels=npixels, mask=bad
+    )
+    if parents is None:
+        info.update(
+            masked_fraction=0.0, target_found=False, deblended=False, n_neighbours=0
+        )
+        return SourceMap(empty, empty.copy(), empty.copy(), empty.copy(), info)
+    target_label = _label_at(parents.data, iy, ix, radius=fwhm_pix)
+    target = parents.data == target_label if target_label else empty.copy()
+    labels = parents.data.copy()
+    children, info["deblended"] = _deblend_target(
+        smoothed, parents, target_label, npixels
+    )
+    target_child = 0
+    if target_label:
+        target_child = _label_at(children.data, iy, ix, radius=fwhm_pix)
+        # Give the target's pieces labels of their own among the parents'.
+        offset = int(labels.max())
+        labels[target] = children.data[target] + offset
+        target_child += offset
+    catalogue = _catalogue(detection, labels, detection_noise)
+    core_area = np.count_nonzero(labels == target_child)
+    far = max(3.0 * np.sqrt(core_area / np.pi), 3.0 * fwhm_pix)
+    grow = max(int(np.ceil(fwhm_pix)), 1)
+    neighbours = np.zeros(shape, bool)
+    stars = np.zeros(shape, bool)
+    n_neighbours = 0
+    for label, row in catalogue.items():
+        if label == target_child:
+            # A stricter limit: compact galaxies are common targets.
+            info["target_point_like"] = _point_like(row, fwhm_pix, limit=1.25)
+            continue
+        piece = labels == label
+        on_target = bool(target[piece].any())
+        point_like = _point_like(row, fwhm_pix)
+        if on_target:
+            dist = np.hypot(row["y"] - cy, row["x"] - cx)
+            star = point_like and dist > 2 * fwhm_pix
+            if not (star or dist > far):
+                continue  # a clump or arm of the target itself
+            target &= ~piece
+            info["n_masked_stars_on_target"] += int(star)
+            point_like = star
+        info["n_masked_sources"] += 1
+        if point_like:
+            info["n_stars"] += 1
+            stars |= _star_mask(piece, row, fwhm_pix, grow)
+        else:
+            n_neighbours += 1
+            neighbours |= piece
+    neighbours = ndimage.binary_dilation(neighbours, iterations=grow)
+    if target_child:
+        # The target's own central piece is never masked by another's growth.
+        core = labels == target_child
+        neighbours &= ~core
+        stars &= ~core
+    footprint, reached = _footprint(
+        images[reference_band], target, neighbours | stars, (iy, ix), fwhm_pix,
+        isophote, bad,
+    )  # fmt: skip
+    info.update(
+        n_neighbours=n_neighbours,
+        masked_fraction=float((neighbours | stars).mean()),
+        target_found=bool(target_label),
+        footprint_area_pix=int(footprint.sum()),
+        isophote_reached=reached,
+    )
+    info.setdefault("target_point_like", False)
+    return SourceMap(target, footprint, neighbours, stars, info)
+
+
+def _deblend_target(smoothed, parents, target_label, npixels):
+    """Deblend the target's segment only (the others are masked whole)."""
+    if not target_label:
+        return parents, True
+    try:
+        from photutils.segmentation import deblend_sources
+    except ImportError:
+        # photutils needs scikit-image to deblend; without it, stars projected
+        # on the target cannot be separated from it and stay unmasked.
+        return parents, False
+    # photutils says when it falls back from exponential to linear thresholds
+    # for a faint segment: routine, and not the user's to fix.
+    with ignoring(message="The deblending mode"):
+        children = deblend_sources(
+            smoothed, parents, npixels, labels=[target_label], n_levels=32,
+            contrast=0.005, progress_bar=False,
+        )  # fmt: skip
+    return children, True
+
+
+def _catalogue(detection, labels, noise):
+    """Core centroid, core FWHM, core ellipticity and peak S/N of every source.
+
+    The core is the source's connected region above half its peak: its size
+    tells a point source from a galaxy even when a bright star's halo makes
+    the whole segment large.
+    """
+    rows = {}
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        sub = detection[box]
+        inside = labels[box] == label
+        iy, ix = np.unravel_index(np.argmax(np.where(inside, sub, -np.inf)), sub.shape)
+        peak = sub[iy, ix]
+        pieces, _ = ndimage.label(inside & (sub >= 0.5 * peak))
+        yy, xx = np.nonzero(pieces == pieces[iy, ix])
+        weight = np.clip(sub[yy, xx], 1e-12, None)
+        cy = float(np.average(yy, weights=weight))
+        cx = float(np.average(xx, weights=weight))
+        ellipticity = 0.0
+        if len(yy) >= 3:
+            cov = np.cov(np.vstack([yy - cy, xx - cx]), aweights=weight)
+            small, large = np.clip(np.linalg.eigvalsh(cov), 1e-12, None)
+            ellipticity = float(1 - np.sqrt(small / large))
+        rows[label] = {
+            "x": cx + box[1].start,
+            "y": cy + box[0].start,
+            "fwhm": float(2 * np.sqrt(len(yy) / np.pi)),
+            "ellipticity": ellipticity,
+            "peak_snr": float(peak / noise[box][iy, ix]),
+        }
+    return rows
+
+
+def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM):
+    return bool(row["fwhm"] < limit * fwhm_pix and row["ellipticity"] < 0.3)
+
+
+def _star_mask(piece, row, fwhm_pix, grow):
+    """Return a star's segment grown to where its wings fade, spikes if bright."""
+    shape = piece.shape
+    mask = ndimage.binary_dilation(piece, iterations=grow)
+    # PSF wings fall roughly as r^-3: the radius where the wing reaches the noise.
+    halo = 0.5 * fwhm_pix * max(row["peak_snr"], 1.0) ** (1 / 3)
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    dy, dx = yy - row["y"], xx - row["x"]
+    mask |= dx**2 + dy**2 <= halo**2
+    if row["peak_snr"] > SPIKE_PEAK_SNR:
+        # Diffraction spikes and bleed trails run along the frame's rows and
+        # columns, to a few halo radii.
+        width, length = max(0.5 * fwhm_pix, 1.0), 3.0 * halo
+        mask |= (np.abs(dx) <= width) & (np.abs(dy) <= length)
+        mask |= (np.abs(dy) <= width) & (np.abs(dx) <= length)
+    return mask
+
+
+def _footprint(image, target, others, centre, fwhm_pix, isophote, bad):
+    """Return the target's connected region above the isophote, others cut out."""
+    flux = 10 ** (-0.4 * (isophote - 22.5)) * PIXEL_SCALE**2  # nmgy per pixel
+    data = np.where(image.bad_pixels(), 0.0, image.data).astype(float)
+    # Smoothed by the PSF: the faint outskirts rise above the pixel noise.
+    sigma = max(fwhm_pix * gaussian_fwhm_to_sigma, 1.0)
+    smoothed = ndimage.gaussian_filter(data, sigma=sigma, mode="constant")
+    sky = ~(target | others | bad)
+    noise = mad_std(smoothed[sky]) if sky.sum() > 100 else 0.0
+    threshold = max(flux, 2.0 * noise)
+    above = (smoothed > threshold) | target
+    above &= ~others & ~bad
+    labels, _ = ndimage.label(above)
+    label = _label_at(labels, *centre, radius=fwhm_pix)
+    if not label or not target.any():
+        return np.zeros_like(target), None
+    footprint = ndimage.binary_fill_holes(labels == label) & ~others & ~bad
+    reached = 22.5 - 2.5 * np.log10(threshold / PIXEL_SCALE**2)
+    return footprint, float(reached)
+
+
 def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     """Mask foreground stars and neighbours while keeping the target whole.
 
-    Sources are detected on the inverse-variance weighted sum of the bands and
-    deblended (photutils ``detect_sources`` and ``deblend_sources``).  The
-    target is the source under the cutout centre: its segment (before
-    deblending) is kept, except for deblended children that are point-like
-    and off centre (stars projected on the galaxy) or lie far beyond the
-    central child's radius (neighbours merged with it in crowded fields).
-    Every other source is masked, grown by a PSF FWHM; the central child is
-    never masked.
+    The masks of `classify_sources`: every source but the target is masked,
+    neighbours grown by a PSF FWHM and stars to where their halo fades.
 
     Parameters
     ----------
@@ -161,104 +439,16 @@ def mask_sources(images, *, centre=None, nsigma=2.0, npixels=10, psf_fwhm=None):
     source_mask : 2D bool `~numpy.ndarray`
         True on pixels of other sources.
     target : 2D bool `~numpy.ndarray`
-        The target's pixels (its segment less the masked children).
+        The target's pixels (its segment less the masked pieces).
     info : dict
         Numbers of masked sources and stars, masked fraction.
     """
-    from photutils.segmentation import SourceCatalog
-
-    bands = list(images)
-    shape = images[bands[0]].shape
-    bad = np.zeros(shape, dtype=bool)
-    num = np.zeros(shape)
-    var = np.zeros(shape)
-    for band in bands:
-        image = images[band]
-        bad |= image.bad_pixels()
-        noise = image.noise
-        if noise is None:
-            noise = np.full(shape, mad_std(image.data, ignore_nan=True))
-        w = 1.0 / np.where(np.isfinite(noise) & (noise > 0), noise, np.inf) ** 2
-        num += np.where(np.isfinite(image.data), image.data, 0.0) * w
-        var += w
-    detection = np.where(var > 0, num / np.where(var > 0, var, 1), 0.0)
-    detection_noise = np.where(var > 0, 1 / np.sqrt(np.where(var > 0, var, 1)), 1.0)
-    fwhm_pix = (psf_fwhm or 1.4) / PIXEL_SCALE
-    ny, nx = shape
-    cy, cx = centre if centre is not None else ((ny - 1) / 2, (nx - 1) / 2)
-    iy, ix = int(np.rint(cy)), int(np.rint(cx))
-    parents, smoothed = detect(
-        detection, detection_noise, nsigma=nsigma, npixels=npixels, mask=bad
-    )
-    info = {"n_masked_sources": 0, "n_masked_stars_on_target": 0}
-    if parents is None:
-        info.update(masked_fraction=0.0, target_found=False, deblended=False)
-        return np.zeros(shape, bool), np.zeros(shape, bool), info
-    target_label = _label_at(parents.data, iy, ix, radius=fwhm_pix)
-    target = parents.data == target_label if target_label else np.zeros(shape, bool)
-    try:
-        from photutils.segmentation import deblend_sources
-
-        # Only the target's children are used: deblending the other sources,
-        # which are masked whole, would cost most of the time in a crowded
-        # field and change nothing.
-        children = parents
-        if target_label:
-            # photutils says when it falls back from exponential to linear
-            # thresholds for a faint segment: routine, and not the user's to fix.
-            with ignoring(message="The deblending mode"):
-                children = deblend_sources(
-                    smoothed, parents, npixels, labels=[target_label], n_levels=32,
-                    contrast=0.005, progress_bar=False,
-                )  # fmt: skip
-        info["deblended"] = True
-    except ImportError:
-        # photutils needs scikit-image to deblend; without it, stars projected
-        # on the target cannot be separated from it and stay unmasked.
-        children = parents
-        info["deblended"] = False
-    others = (parents.data > 0) & ~target
-    info["n_masked_sources"] = len(np.unique(parents.data[others]))
-    if target_label:
-        # Deblended children of the target's segment other than the central
-        # one: stars projected on the galaxy (point-like, off centre) and, in
-        # crowded fields where everything merges at the detection threshold,
-        # separate objects (far beyond the central child's own radius).  The
-        # others (clumps and arms of the target itself) stay unmasked.
-        inside = np.unique(children.data[target])
-        inside = inside[inside > 0]
-        target_child = _label_at(children.data, iy, ix, radius=fwhm_pix)
-        if len(inside) > 1:
-            cat = SourceCatalog(
-                detection, children, error=detection_noise, progress_bar=False
-            )
-            core_area = np.count_nonzero(children.data == target_child)
-            far = max(3.0 * np.sqrt(core_area / np.pi), 3.0 * fwhm_pix)
-            for label in inside:
-                if label == target_child:
-                    continue
-                src = cat.select_label(label)
-                dist = np.hypot(src.y_centroid - cy, src.x_centroid - cx)
-                star = (
-                    src.fwhm.value < 1.5 * fwhm_pix
-                    and dist > 2 * fwhm_pix
-                    and src.ellipticity.value < 0.3
-                )
-                if star or dist > far:
-                    piece = children.data == label
-                    others |= piece
-                    target &= ~piece
-                    info["n_masked_sources"] += 1
-                    info["n_masked_stars_on_target"] += int(bool(star))
-    grow = max(int(np.ceil(fwhm_pix)), 1)
-    source_mask = ndimage.binary_dilation(others, iterations=grow)
-    # The target's own central segment is never masked by a neighbour's growth.
-    if target_label:
-        core = children.data == _label_at(children.data, iy, ix, radius=fwhm_pix)
-        source_mask &= ~core
-    info["masked_fraction"] = float(source_mask.mean())
-    info["target_found"] = bool(target_label)
-    return source_mask, target, info
+    reference = "r" if "r" in images else next(iter(images))
+    sources = classify_sources(
+        images, centre=centre, psf_fwhm=psf_fwhm, nsigma=nsigma, npixels=npixels,
+        reference_band=reference,
+    )  # fmt: skip
+    return sources.neighbours | sources.stars, sources.target, sources.info
 
 
 def _label_at(labels, iy, ix, *, radius):

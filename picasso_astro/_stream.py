@@ -51,7 +51,7 @@ def galaxy_failure(name, exc):
 def _payload(prepared, config, sources):
     cube, mask = prepared.cube()
     x = to_model_input(cube, mask, softening=config.softening)
-    return x, mask, prepared.wcs, prepared.steps, sources
+    return x, prepared.bitmask, prepared.wcs, prepared.steps, sources
 
 
 def _cutout_payload(source, config, options):
@@ -229,7 +229,7 @@ def _run_batch(batch, loaded, device, tile_size):
 
 
 def _outcome(item, payload, value, sigma, loaded):
-    _, mask, wcs, steps, sources = payload
+    _, bitmask, wcs, steps, sources = payload
     meta = {
         "galaxy": item.name,
         "model": loaded.name,
@@ -241,10 +241,16 @@ def _outcome(item, payload, value, sigma, loaded):
     }
     try:
         maps = PropertyMaps.from_arrays(
-            value, sigma, mask, names=loaded.property_names, wcs=wcs, meta=meta
+            value,
+            sigma,
+            names=loaded.property_names,
+            wcs=wcs,
+            meta=meta,
+            bitmask=bitmask,
         )
     except Exception as exc:
         return Outcome(
             item.index, item.name, item.field, error=galaxy_failure(item.name, exc)
         )
-    return Outcome(item.index, item.name, item.field, maps=maps)
+    found = list(steps.get("warnings", []))
+    return Outcome(item.index, item.name, item.field, maps=maps, warnings=found)

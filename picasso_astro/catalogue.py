@@ -1,5 +1,6 @@
 """Whole catalogues to map files: streaming, resumable, with a summary table."""
 
+import contextlib
 from pathlib import Path
 
 from ._outputs import (
@@ -61,7 +62,9 @@ def predict_to_files(
     -------
     summary : `~astropy.table.Table`
         One row per galaxy: ``index``, ``name``, ``status`` (done, failed or
-        skipped), ``field``, ``file``, ``message``; also written to
+        skipped), ``field``, ``file``, ``message`` and ``warnings`` (what looks
+        wrong with the galaxy: not found, a star, mostly masked, larger than
+        the cutout); also written to
         ``output_dir/summary.ecsv``.
     """
     if resume and overwrite:
@@ -71,6 +74,7 @@ def predict_to_files(
     rows = []
 
     def record(row):
+        row = {"warnings": ""} | row
         rows.append(row)
         if on_outcome is not None:
             on_outcome(row)
@@ -118,7 +122,7 @@ def predict_to_files(
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with quiet_preparation():
+        with quiet_preparation(), contextlib.closing(outcomes):
             for outcome in progress_bar(outcomes, progress, total):
                 write_outcome(outcome, output_dir)
                 record(
@@ -129,6 +133,7 @@ def predict_to_files(
                         "field": outcome.field,
                         "file": outcome.output,
                         "message": "" if outcome.error is None else str(outcome.error),
+                        "warnings": "; ".join(text for _, text in outcome.warnings),
                     }
                 )
     finally:

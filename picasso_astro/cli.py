@@ -134,6 +134,8 @@ def predict_command(
 
     def report(row):
         counts[row["status"]] += 1
+        if row.get("warnings"):
+            click.echo(f"warning: {row['warnings']}", err=True)
         if row["status"] == "failed":
             click.echo(f"error: {row['message']}", err=True)
         elif row["status"] == "done" and not progress:

@@ -3,9 +3,15 @@
 from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = [
+    "FootprintAtEdgeWarning",
+    "LargeImageWarning",
+    "MostlyMaskedWarning",
     "PicassoInputError",
     "PicassoModelError",
     "PicassoWarning",
+    "PointSourceWarning",
+    "TargetNotFoundWarning",
+    "TargetWarning",
 ]
 
 
@@ -22,3 +28,27 @@ class PicassoModelError(ValueError):
 
 class PicassoWarning(AstropyUserWarning):
     """Something was done to the input that the user should know about."""
+
+
+class TargetWarning(PicassoWarning):
+    """Something looks wrong with a target galaxy; its maps may not be its own."""
+
+
+class TargetNotFoundWarning(TargetWarning):
+    """No source at the target's position: blank sky, or a wrong position."""
+
+
+class PointSourceWarning(TargetWarning):
+    """The target is point-like: a star (or an unresolved nucleus), not a galaxy."""
+
+
+class MostlyMaskedWarning(TargetWarning):
+    """Most of a galaxy's map is off the image, bad, or covered by other sources."""
+
+
+class FootprintAtEdgeWarning(TargetWarning):
+    """The target's footprint reaches the cutout's edge: the galaxy is larger."""
+
+
+class LargeImageWarning(TargetWarning):
+    """An image given as a cutout is as large as a whole SDSS frame."""

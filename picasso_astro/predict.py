@@ -1,5 +1,6 @@
 """The public `predict`: from images to `~picasso_astro.maps.PropertyMaps`."""
 
+import contextlib
 import warnings
 
 from . import _inference
@@ -7,7 +8,7 @@ from ._inference import DEFAULT_TILE_SIZE
 from ._outputs import progress_bar
 from ._run import start_run
 from ._warnings import quiet_preparation
-from .exceptions import PicassoWarning
+from ._warnings_target import warning_category
 
 __all__ = ["predict"]
 
@@ -114,16 +115,18 @@ def predict(
         client=client,
     )
     results = [None] * total
-    errors = []
-    with quiet_preparation():
+    found = []
+    # Closed however the loop ends, so that the preparing thread stops.
+    with quiet_preparation(), contextlib.closing(outcomes):
         for outcome in progress_bar(outcomes, progress, total):
+            found += outcome.warnings
             if outcome.error is None:
                 results[outcome.index] = outcome.maps
             elif on_error == "raise":
                 raise outcome.error
             else:
-                errors.append(outcome.error)
+                found.append(("PicassoWarning", f"skipped: {outcome.error}"))
     # Outside the block above, so that callers' own warning filters apply.
-    for error in errors:
-        warnings.warn(f"skipped: {error}", PicassoWarning, stacklevel=2)
+    for category, message in found:
+        warnings.warn(message, warning_category(category), stacklevel=2)
     return results

@@ -14,15 +14,25 @@ from pathlib import Path
 
 import numpy as np
 from astropy.coordinates import SkyCoord
+from astropy.stats import mad_std
 from astropy.wcs import WCS
 
-from ._grid import align_bands, cutout_bands, on_image, resolve_cutout_size
+from ._grid import (
+    OFF_IMAGE,
+    align_bands,
+    cutout_bands,
+    off_image,
+    on_image,
+    resolve_cutout_size,
+)
 from ._options import PreparationOptions
 from ._psf import estimate_psf, match_psfs, psf_for_band
-from ._sources import mask_sources, subtract_background
+from ._sources import classify_sources, mask_sources, subtract_background
+from ._warnings_target import target_warnings
 from .exceptions import PicassoInputError
 from .images import BANDS
 from .inputs import target_name
+from .masks import DO_NOT_USE, MaskBit
 from .sdss import read_psfield
 
 __all__ = [
@@ -38,6 +48,9 @@ __all__ = [
     "subtract_background",
     "to_model_input",
 ]
+
+#: Pixels of the footprint below this r-band signal-to-noise are flagged LOW_SN.
+LOW_SN = 3.0
 
 #: asinh softening per band in nanomaggies (Lupton, Gunn & Szalay 1999; the
 #: SDSS asinh-magnitude ``b`` values, 1.4, 0.9, 1.2, 1.8 and 7.4 x 1e-10 maggies).
@@ -125,30 +138,53 @@ class PreparedTarget:
         The five bands on one grid, preprocessed.
     wcs : `~astropy.wcs.WCS`
         The cutout grid (the reference band's frame WCS, shifted).
-    footprint : 2D bool `~numpy.ndarray`
-        True where every band has data (False off the frame edges).
-    mask : 2D bool `~numpy.ndarray`
-        True where a pixel must not be used: off the footprint, bad, or
-        another source (star or neighbour).
-    source_mask : 2D bool `~numpy.ndarray`
-        The masked stars and neighbours alone.
+    bitmask : 2D int `~numpy.ndarray`
+        `~picasso_astro.masks.MaskBit` flags of every pixel: off the image,
+        sky, neighbour, star, bad pixel, low S/N.
+    input_mask : 2D bool `~numpy.ndarray`
+        Pixels blanked in the network's input: bad or off the image, and the
+        stars and neighbours when ``mask_sources`` is on.
     steps : dict
-        What was done, for the output's ``meta``.
+        What was done, for the output's ``meta``; ``steps["warnings"]`` lists
+        what looks wrong with the target.
     """
 
     name: str
     coord: SkyCoord
     images: dict
     wcs: WCS
-    footprint: np.ndarray
-    mask: np.ndarray
-    source_mask: np.ndarray
+    bitmask: np.ndarray
+    input_mask: np.ndarray
     steps: dict = field(default_factory=dict)
 
+    def flagged(self, bits):
+        """Return where any of ``bits`` (`~picasso_astro.masks.MaskBit`) is set."""
+        return (self.bitmask & int(bits)) != 0
+
+    @property
+    def coverage(self):
+        """2D bool `~numpy.ndarray`: where every band has good data."""
+        return ~self.flagged(MaskBit.OFF_IMAGE | MaskBit.BAD_PIXEL)
+
+    @property
+    def footprint(self):
+        """2D bool `~numpy.ndarray`: the target's own pixels."""
+        return ~self.mask
+
+    @property
+    def mask(self):
+        """2D bool `~numpy.ndarray`: not the target (a ``DO_NOT_USE`` bit set)."""
+        return self.flagged(DO_NOT_USE)
+
+    @property
+    def source_mask(self):
+        """2D bool `~numpy.ndarray`: the stars and neighbours."""
+        return self.flagged(MaskBit.STAR | MaskBit.NEIGHBOUR)
+
     def cube(self):
-        """Return the ``(5, ny, nx)`` nanomaggy cube and its mask (`stack_bands`)."""
+        """Return the ``(5, ny, nx)`` nanomaggy cube and its input mask."""
         cube, mask = stack_bands(self.images)
-        mask = mask | self.mask
+        mask = mask | self.input_mask
         cube[:, mask] = 0.0
         return cube, mask
 
@@ -223,7 +259,8 @@ def prepare_target(
         raise PicassoInputError(msg)
     if isinstance(psfield, str | Path):
         psfield = read_psfield(psfield)
-    if coord is None:
+    whole_image = coord is None
+    if whole_image:
         grid = _whole_image_grid(images, ref)
     else:
         coord = SkyCoord(coord)
@@ -279,6 +316,8 @@ def prepare_target(
     for band in BANDS:
         image = stamps[band]
         meta = dict(image.meta)
+        if OFF_IMAGE in meta:
+            meta[OFF_IMAGE] = meta[OFF_IMAGE][inner]
         if "cutout_origin" in meta:
             x0, y0 = meta["cutout_origin"]
             meta["cutout_origin"] = (x0 + inner[1].start, y0 + inner[0].start)
@@ -291,34 +330,73 @@ def prepare_target(
             psf_fwhm=image.psf_fwhm if options.match_psf else fwhms[band],
             meta=meta,
         )
-    bad = np.zeros(trimmed[ref].shape, dtype=bool)
-    for band in BANDS:
-        bad |= trimmed[band].bad_pixels()
-    footprint = ~bad
+    known = [v for v in fwhms.values() if v is not None]
+    # Sources on the padded stamp, so that those cut by the edge are seen whole.
+    sources = classify_sources(
+        stamps,
+        centre=centre,
+        psf_fwhm=max(known) if known else None,
+        isophote=options.isophote,
+        reference_band=ref,
+    )
+    bitmask = _bitmask(trimmed, sources, inner, ref)
+    steps["source_mask"] = dict(
+        sources.info,
+        masked_in_input=options.mask_sources,
+        target_area_pix=int(sources.target[inner].sum()),
+    )
+    input_mask = _flag(bitmask, MaskBit.OFF_IMAGE | MaskBit.BAD_PIXEL)
     if options.mask_sources:
-        # Detection on the padded stamp, so that sources cut by the edge are
-        # seen whole.
-        known = [v for v in fwhms.values() if v is not None]
-        source_mask, target, info = mask_sources(
-            stamps, centre=centre, psf_fwhm=max(known) if known else None
+        input_mask |= _flag(bitmask, MaskBit.STAR | MaskBit.NEIGHBOUR)
+    steps["coverage_fraction"] = float(
+        1 - _flag(bitmask, MaskBit.OFF_IMAGE | MaskBit.BAD_PIXEL).mean()
+    )
+    # Lists, not tuples: the steps go through JSON into the FITS header.
+    steps["warnings"] = [
+        list(found)
+        for found in target_warnings(
+            name, bitmask, sources.info, images[ref], whole_image=whole_image
         )
-        source_mask = source_mask[inner]
-        info["target_area_pix"] = int(target[inner].sum())
-        steps["source_mask"] = info
-    else:
-        source_mask = np.zeros(trimmed[ref].shape, dtype=bool)
-        steps["source_mask"] = False
-    steps["footprint_fraction"] = float(footprint.mean())
+    ]
     return PreparedTarget(
         name=name,
         coord=coord,
         images=trimmed,
         wcs=wcs,
-        footprint=footprint,
-        mask=bad | source_mask,
-        source_mask=source_mask,
+        bitmask=bitmask,
+        input_mask=input_mask,
         steps=steps,
     )
+
+
+def _flag(bitmask, bits):
+    return (bitmask & int(bits)) != 0
+
+
+def _bitmask(images, sources, inner, ref):
+    """Return the `~picasso_astro.masks.MaskBit` flags of a prepared cutout."""
+    shape = images[ref].shape
+    off = np.zeros(shape, bool)
+    bad = np.zeros(shape, bool)
+    for image in images.values():
+        off |= off_image(image)
+        bad |= image.bad_pixels()
+    bits = np.zeros(shape, np.int32)
+    bits[off] |= int(MaskBit.OFF_IMAGE)
+    bits[bad & ~off] |= int(MaskBit.BAD_PIXEL)
+    bits[sources.stars[inner]] |= int(MaskBit.STAR)
+    bits[sources.neighbours[inner]] |= int(MaskBit.NEIGHBOUR)
+    footprint = sources.footprint[inner]
+    bits[~footprint & (bits == 0)] |= int(MaskBit.SKY)
+    reference = images[ref]
+    noise = reference.noise
+    if noise is None:
+        sky = (bits & int(MaskBit.SKY)) != 0
+        noise = mad_std(reference.data[sky]) if sky.sum() > 100 else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = reference.data / noise
+    bits[footprint & ~(snr >= LOW_SN) & np.isfinite(snr)] |= int(MaskBit.LOW_SN)
+    return bits
 
 
 def _whole_image_grid(images, ref):

@@ -63,3 +63,6 @@ def save_tiny_model(directory, *, cutout_size, name):
 #: masking); they differ from what the tiny models record, hence `FAST_WARNING`.
 FAST_FRAMES = {"match_psf": False, "mask_sources": False}
 FAST_WARNING = "ignore:preprocessing differs from what model"
+#: What looks wrong with a target (stars, galaxies larger than tiny cutouts) is
+#: not what plumbing tests on real frames are about.
+TARGET_WARNINGS = "ignore::picasso_astro.exceptions.TargetWarning"

@@ -7,7 +7,13 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from click.testing import CliRunner
-from helpers import FAST_FRAMES, FAST_WARNING, make_band_hdus, write_galaxy_files
+from helpers import (
+    FAST_FRAMES,
+    FAST_WARNING,
+    TARGET_WARNINGS,
+    make_band_hdus,
+    write_galaxy_files,
+)
 
 from picasso_astro import PropertyMaps, predict
 from picasso_astro import _stream as stream_module
@@ -15,7 +21,10 @@ from picasso_astro._outputs import SUMMARY_NAME, map_file_complete, map_path
 from picasso_astro.catalogue import predict_to_files
 from picasso_astro.cli import main
 
-pytestmark = pytest.mark.filterwarnings(FAST_WARNING)
+pytestmark = [
+    pytest.mark.filterwarnings(FAST_WARNING),
+    pytest.mark.filterwarnings(TARGET_WARNINGS),
+]
 
 
 @pytest.fixture

@@ -10,14 +10,17 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from click.testing import CliRunner
-from helpers import FAST_FRAMES, FAST_WARNING, write_galaxy_files
+from helpers import FAST_FRAMES, FAST_WARNING, TARGET_WARNINGS, write_galaxy_files
 
 from picasso_astro import PicassoWarning, PropertyMaps, _dask, predict
 from picasso_astro._outputs import map_file_complete, map_path
 from picasso_astro.catalogue import predict_to_files
 from picasso_astro.cli import main
 
-pytestmark = pytest.mark.filterwarnings(FAST_WARNING)
+pytestmark = [
+    pytest.mark.filterwarnings(FAST_WARNING),
+    pytest.mark.filterwarnings(TARGET_WARNINGS),
+]
 
 distributed = pytest.importorskip("distributed")
 

@@ -44,7 +44,7 @@ def _write(tmp_path, hdus, pattern="gal-{band}.fits", keep_filter=True):
 def test_files_are_grouped_into_galaxies(tmp_path):
     paths = _write(tmp_path, make_band_hdus(seed=1), "a-{band}.fits", False)
     paths += _write(tmp_path, make_band_hdus(seed=2), "b_{band}.fits", False)
-    galaxies = parse_inputs(paths[::-1])
+    galaxies = [g.load() for g in parse_inputs(paths[::-1])]
     assert sorted(g.name for g in galaxies) == ["a", "b"]
     for galaxy in galaxies:
         assert sorted(galaxy.images) == sorted("ugriz")
@@ -52,7 +52,12 @@ def test_files_are_grouped_into_galaxies(tmp_path):
 
 
 def _error_of(inputs):
+    """The error of the one galaxy in ``inputs``, when planned or when loaded."""
     (result,) = parse_inputs(inputs)
+    if not isinstance(result, Exception):
+        with pytest.raises(PicassoInputError) as info:
+            result.load()
+        result = info.value
     assert isinstance(result, PicassoInputError)
     return str(result)
 
@@ -121,6 +126,7 @@ def test_cube_ndddata_hdulist_and_dict_inputs():
     ):
         (galaxy,) = parse_inputs(item)
         assert not isinstance(galaxy, Exception), galaxy
+        galaxy = galaxy.load()
         np.testing.assert_array_equal(galaxy.images["z"].data, hdus["z"].data)
 
 
@@ -142,7 +148,7 @@ def test_unsupported_type():
 
 def test_celeste_stamps_are_nanomaggies(shared_data):
     stamps = sorted((shared_data / "sdss" / "stamps-celeste").glob("stamp-*.fits"))
-    galaxies = parse_inputs(stamps)
+    galaxies = [g.load() for g in parse_inputs(stamps)]
     assert sorted(g.name for g in galaxies) == [
         "stamp-164.4311-39.0359",
         "stamp-5.0073-0.0739",

@@ -89,11 +89,13 @@ def test_written_file_has_normal_permissions(maps, tmp_path):
 
 
 def test_one_mask_is_written_and_a_changed_one_is_kept(maps, tmp_path):
-    # The fixture masked a corner of the sfr map only.
+    # The fixture masked a corner of the sfr map only; mask a pixel of the
+    # galaxy too (the corner is sky, masked in every map already).
+    maps["sfr"].mask[24, 20] = True
     others = [name for name in maps.names if name != "sfr"]
     for name in others:
         np.testing.assert_array_equal(maps[name].mask, maps.footprint_mask())
-    assert maps["sfr"].mask[:3, :4].all()
+    assert maps["sfr"].mask[:3, :4].all() and not maps["hi"].mask[24, 20]
     # Each map has its own copy: changing one changes no other.
     assert maps[others[0]].mask is not maps[others[1]].mask
     path = tmp_path / "maps.fits"

@@ -5,12 +5,15 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from click.testing import CliRunner
-from helpers import FAST_FRAMES, FAST_WARNING, save_tiny_model
+from helpers import FAST_FRAMES, FAST_WARNING, TARGET_WARNINGS, save_tiny_model
 
 from picasso_astro import PicassoInputError, PicassoWarning, PropertyMaps, predict
 from picasso_astro.cli import main
 
-pytestmark = pytest.mark.filterwarnings(FAST_WARNING)
+pytestmark = [
+    pytest.mark.filterwarnings(FAST_WARNING),
+    pytest.mark.filterwarnings(TARGET_WARNINGS),
+]
 
 # r-band centroids of three galaxies in field 004510-4-0030 (as in
 # test_preprocess_frames.py).

@@ -860,10 +860,11 @@ def test_match_psfs_equalises_point_sources(profile):
             )
             if profile == "gaussian":
                 assert box_flux(out.data, x, y, 10) == pytest.approx(flux, rel=0.01)
-    # A bad g pixel is grown by a target FWHM (ceil(1.6 / 0.396) = 5 pixels).
+    # A bad g pixel stays alone: its neighbours are the kernel-weighted mean
+    # of the good pixels around them (normalised convolution), not masked.
     g = matched["g"]
-    assert g.mask.sum() == 61  # a diamond of radius 5
-    assert g.mask[20, 95] and g.mask[15, 100] and not g.mask[20, 94]
+    assert g.mask.sum() == 1
+    assert g.mask[20, 100] and not g.mask[20, 99] and not g.mask[15, 100]
     assert np.isnan(g.data[g.mask]).all()
     assert np.isfinite(g.data[~g.mask]).all()
 
@@ -972,7 +973,7 @@ def test_prepare_target_on_frames(five_frames, prepared):
     x0, y0 = target.images["r"].meta["cutout_origin"]
     fx, fy = frames["r"].wcs.world_to_pixel(target.wcs.pixel_to_world(0, 0))
     assert (fx, fy) == pytest.approx((x0, y0), abs=1e-6)
-    assert target.footprint.shape == (72, 72) and target.footprint.all()
+    assert target.coverage.shape == (72, 72) and target.coverage.all()
 
     steps = target.steps
     assert set(steps) >= {
@@ -985,7 +986,7 @@ def test_prepare_target_on_frames(five_frames, prepared):
         "psf_fwhm_arcsec",
         "psf_matching",
         "source_mask",
-        "footprint_fraction",
+        "coverage_fraction",
     }
     assert steps["options"] == PreparationOptions().to_dict()
     assert steps["size"] == [72, 72]
@@ -993,7 +994,7 @@ def test_prepare_target_on_frames(five_frames, prepared):
     assert steps["alignment"]["r"] is None
     for band in "ugiz":
         assert steps["alignment"][band] == "reprojected onto r"
-    assert steps["footprint_fraction"] == 1.0
+    assert steps["coverage_fraction"] == 1.0
     for band in BANDS:
         assert steps["background"][band]["box_size"] == 64
         assert steps["background"][band]["median"] == pytest.approx(0.01, abs=0.005)
@@ -1020,7 +1021,7 @@ def test_prepare_target_on_frames(five_frames, prepared):
             width = fit_fwhm(stamp)[0] * PIXEL_SCALE
             assert width == pytest.approx(1.6, rel=0.05 if band != "r" else 0.02)
     assert not target.mask[28:44, 28:44].any()
-    assert (target.mask == (~target.footprint | target.source_mask)).all()
+    assert (target.input_mask == (~target.coverage | target.source_mask)).all()
     # The galaxy's flux in each band, sky and PSF matching notwithstanding.
     yy, xx = grid((72, 72))
     aperture = np.hypot(xx - x, yy - y) < 20
@@ -1043,9 +1044,10 @@ def test_prepare_target_frames_without_processing(five_frames):
     steps = target.steps
     assert steps["background"] is False
     assert steps["psf_matching"] is False
-    assert steps["source_mask"] is False
+    assert steps["source_mask"]["masked_in_input"] is False
     assert steps["options"]["background"] is False
-    assert not target.source_mask.any()
+    # Stars are still flagged in the maps' bit mask, but not blanked in the input.
+    assert not (target.input_mask & target.source_mask).any()
     # No padding, no change to the pixels: the r band is the frame's.
     x0, y0 = target.images["r"].meta["cutout_origin"]
     np.testing.assert_array_equal(
@@ -1069,9 +1071,14 @@ def test_prepare_target_switches_are_recorded(five_frames, switch, key):
     frames, _ = five_frames
     options = PreparationOptions(**{switch: False})
     target = prepare_target(frames, GALAXY, size=48, options=options)
-    assert target.steps[key] is False
+    if key == "source_mask":
+        # Sources are always found (for the maps' bit mask); the switch says
+        # whether they are blanked in the network's input.
+        assert target.steps[key]["masked_in_input"] is False
+    else:
+        assert target.steps[key] is False
     assert target.steps["options"][switch] is False
-    others = {"background", "psf_matching", "source_mask"} - {key}
+    others = {"background", "psf_matching"} - {key}
     for other in others:
         assert isinstance(target.steps[other], dict), other
     assert target.images["r"].shape == (48, 48)
@@ -1088,7 +1095,7 @@ def test_prepare_target_options_by_dict_and_overrides(five_frames):
     )
     assert target.steps["options"]["pad"] == 16
     assert target.steps["background"] is False
-    assert target.steps["source_mask"] is False
+    assert target.steps["source_mask"]["masked_in_input"] is False
     assert isinstance(target.steps["psf_matching"], dict)
     with pytest.raises(PicassoInputError) as error:
         prepare_target(frames, GALAXY, size=48, backgrund=False)
@@ -1149,15 +1156,13 @@ def test_prepare_target_on_cutouts():
     assert steps["source_mask"]["target_found"]
     assert not target.mask[40:56, 40:56].any()
     # The other bands' grids are shifted by up to 2.3 pixels: the edge pixels
-    # they do not cover, grown by the PSF matching (5 pixels), are off the
-    # footprint, and masked.
-    assert 0.7 < steps["footprint_fraction"] < 0.9
-    assert target.footprint[12:-12, 12:-12].all()
-    # (u, the PSF matching's target band, is not convolved: its two columns
-    # and rows are not grown.)
+    # they do not cover are off the image and masked; PSF matching does not
+    # grow them (normalised convolution).
+    assert 0.85 < steps["coverage_fraction"] < 0.97
+    assert target.coverage[12:-12, 12:-12].all()
     for edge in (np.s_[:2, :], np.s_[-2:, :], np.s_[:, :2], np.s_[:, -2:]):
-        assert not target.footprint[edge].any()
-    assert (target.mask[~target.footprint]).all()
+        assert not target.coverage[edge].any()
+    assert (target.mask[~target.coverage]).all()
     # The galaxy at the centre in every band (reprojected, matched): first
     # moments in a 22-pixel box centred on (47.5, 47.5).
     box = np.s_[37:59, 37:59]
@@ -1194,7 +1199,7 @@ def test_prepare_target_on_cutouts_without_wcs():
     assert target.wcs is None and target.coord is None
     assert target.name == "galaxy"
     assert target.images["r"].shape == shape
-    assert target.footprint.all()
+    assert target.coverage.all()
     images["u"] = BandImage("u", np.zeros((60, 60)))
     with pytest.raises(PicassoInputError, match="cannot be aligned"):
         prepare_target(images, psf_fwhm=1.3)

@@ -11,9 +11,10 @@ from sdss_helpers import FIELD_2583, FIELD_4510, FIELD_5405, get_field
 from picasso_astro import _grid, _psf, _sources, preprocess
 from picasso_astro._plan import plan_units
 from picasso_astro._psf import fit_fwhm
-from picasso_astro.inputs import parse_targets
 from picasso_astro.exceptions import PicassoInputError
 from picasso_astro.images import BANDS, BandImage
+from picasso_astro.inputs import parse_targets
+from picasso_astro.masks import MaskBit
 
 # Three galaxies of field 4510-4-30: r-band isophotal centroids measured on
 # the frame (ra, dec in degrees; frame pixels x, y ~ (1506, 535),
@@ -67,7 +68,7 @@ def test_three_galaxies_centred_at_catalogue_positions(prepared_4510):
         assert steps["psf_matching"]["target_band"] in BANDS
         assert steps["source_mask"]["target_found"]
         assert not target.mask[40:56, 40:56].any()
-        assert target.footprint.all()
+        assert target.coverage.all()
         x_in = target.model_input()
         assert x_in.shape == (6, 96, 96)
         assert np.isfinite(x_in).all()
@@ -91,7 +92,7 @@ def test_cutout_wcs_is_exact(shared_data):
     np.testing.assert_allclose(fy, ys + y0, atol=1e-6)
     assert target.steps["background"] is False
     assert target.steps["psf_matching"] is False
-    assert target.steps["source_mask"] is False
+    assert target.steps["source_mask"]["masked_in_input"] is False
 
 
 def test_bands_aligned_to_a_tenth_of_a_pixel(shared_data):
@@ -194,13 +195,14 @@ def test_target_near_an_edge_keeps_its_place(shared_data):
     x, y = target.wcs.world_to_pixel(coord)
     assert abs(x - 31.5) <= 0.5 + 1e-9
     assert abs(y - 31.5) <= 0.5 + 1e-9
-    # Pixels off the frame's left edge (about 22 columns) are outside the
-    # footprint and masked, the rest is data.
-    off = ~target.footprint
+    # Pixels off the frame's left edge (about 22 columns) are flagged off the
+    # image and masked, the rest is data.
+    off = target.flagged(MaskBit.OFF_IMAGE)
     assert off[:, :20].all()
     assert not off[:, 26:].any()
+    assert not target.flagged(MaskBit.BAD_PIXEL).any()
     assert target.mask[:, :20].all()
-    assert target.steps["footprint_fraction"] == pytest.approx(42 / 64, abs=0.05)
+    assert target.steps["coverage_fraction"] == pytest.approx(42 / 64, abs=0.05)
 
 
 def test_target_outside_every_frame_is_named(shared_data):
