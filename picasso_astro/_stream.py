@@ -18,6 +18,7 @@ import numpy as np
 from ._inference import AUTO_BATCH_LIMIT, auto_batch_size, run_network
 from ._package import __version__
 from ._plan import CutoutUnit, Outcome
+from ._warnings_target import flag_out_of_range
 from .exceptions import PicassoInputError
 from .maps import PropertyMaps
 from .preprocess import prepare_target, to_model_input
@@ -49,6 +50,7 @@ def galaxy_failure(name, exc):
 
 
 def _payload(prepared, config, sources):
+    flag_out_of_range(prepared, config.input_range)
     cube, mask = prepared.cube()
     x = to_model_input(cube, mask, softening=config.softening)
     return x, prepared.bitmask, prepared.wcs, prepared.steps, sources

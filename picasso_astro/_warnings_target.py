@@ -10,7 +10,13 @@ import numpy as np
 from . import exceptions
 from .masks import MaskBit
 
-__all__ = ["LARGE_IMAGE_PIXELS", "MOSTLY_MASKED", "target_warnings", "warning_category"]
+__all__ = [
+    "LARGE_IMAGE_PIXELS",
+    "MOSTLY_MASKED",
+    "flag_out_of_range",
+    "target_warnings",
+    "warning_category",
+]
 
 #: Images given as cutouts with a side this long look like whole frames.
 LARGE_IMAGE_PIXELS = 1024
@@ -97,3 +103,38 @@ def target_warnings(name, bitmask, info, reference, *, whole_image=False):
 def masked_bits():
     """Return the bits of pixels that are not the target for other reasons than sky."""
     return MaskBit.OFF_IMAGE | MaskBit.BAD_PIXEL | MaskBit.STAR | MaskBit.NEIGHBOUR
+
+
+def flag_out_of_range(prepared, input_range):
+    """Flag the pixels brighter than the model's training images held.
+
+    Sets `~picasso_astro.masks.MaskBit.OUT_OF_RANGE` in ``prepared.bitmask``
+    where the prepared r band exceeds ``input_range["r_max_nmgy"]`` and adds
+    an ``OutOfRangeWarning`` to ``prepared.steps["warnings"]`` when any such
+    pixel is in the target's footprint.
+
+    Parameters
+    ----------
+    prepared : `~picasso_astro.preprocess.PreparedTarget`
+    input_range : dict
+        The model's ``input_range`` (`~picasso_astro.config.ModelConfig`).
+    """
+    r_max = input_range.get("r_max_nmgy")
+    if r_max is None:
+        return
+    with np.errstate(invalid="ignore"):
+        bright = prepared.images["r"].data > r_max
+    bright &= ~prepared.input_mask
+    if not bright.any():
+        return
+    prepared.bitmask[bright] |= int(MaskBit.OUT_OF_RANGE)
+    on_target = int((bright & prepared.footprint).sum())
+    if on_target:
+        prepared.steps.setdefault("warnings", []).append(
+            [
+                "OutOfRangeWarning",
+                f"{prepared.name}: {on_target} pixels of the galaxy are brighter "
+                f"in r than {r_max:g} nanomaggies, more than the model's training "
+                "images held: its maps there are unreliable (flagged OUT_OF_RANGE)",
+            ]
+        )

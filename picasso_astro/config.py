@@ -61,6 +61,11 @@ class ModelConfig:
         prepares galaxies the same way unless told otherwise. A
         ``config.json`` without this block is of a model trained on mocks
         stacked as they came (no background, PSF matching or masking).
+    input_range : dict
+        What the training images held, e.g. ``{"r_max_nmgy": 6.1}`` (the
+        r-band surface brightness per pixel that few training galaxies
+        exceeded); pixels beyond it are flagged ``OUT_OF_RANGE`` in the maps.
+        Empty when unknown.
     name, revision : str
         Model name and version, copied into every output's provenance.
     provenance : dict
@@ -76,6 +81,7 @@ class ModelConfig:
     softening: dict = field(default_factory=lambda: dict(DEFAULT_SOFTENING))
     cutout: dict = field(default_factory=lambda: {"kind": "fixed", "size": 256})
     preprocessing: PreparationOptions = field(default_factory=PreparationOptions)
+    input_range: dict = field(default_factory=dict)
     name: str = "unnamed"
     revision: str = "local"
     provenance: dict = field(default_factory=dict)
@@ -112,6 +118,7 @@ class ModelConfig:
             },
             "cutout": dict(self.cutout),
             "preprocessing": self.preprocessing.recorded(),
+            "input_range": dict(self.input_range),
             "properties": copy.deepcopy(self.properties),
             "provenance": copy.deepcopy(self.provenance),
         }
@@ -177,6 +184,7 @@ class ModelConfig:
             ):
                 fail(f"property {name!r} needs increasing bin_edges")
         preprocessing = _recorded_preparation(config, fail)
+        input_range = _input_range(config, fail)
         try:
             return cls(
                 properties=copy.deepcopy(properties),
@@ -188,6 +196,7 @@ class ModelConfig:
                 softening={b: float(v) for b, v in softening.items()},
                 cutout=dict(config.get("cutout", {"kind": "fixed", "size": 256})),
                 preprocessing=preprocessing,
+                input_range=input_range,
                 name=str(config.get("name", "unnamed")),
                 revision=str(config.get("revision", "local")),
                 provenance=copy.deepcopy(config.get("provenance", {})),
@@ -222,3 +231,15 @@ def _recorded_preparation(config, fail):
         return LEGACY_PREPARATION.replace(block)
     except PicassoInputError as exc:
         fail(str(exc))
+
+
+def _input_range(config, fail):
+    block = config.get("input_range", {})
+    if not isinstance(block, dict) or set(block) - {"r_max_nmgy", "note"}:
+        fail(f"input_range must be an object with r_max_nmgy (and note), not {block!r}")
+    value = block.get("r_max_nmgy")
+    if value is not None and not (
+        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    ):
+        fail(f"input_range.r_max_nmgy must be a positive number, not {value!r}")
+    return dict(block)

@@ -6,6 +6,7 @@ __all__ = [
     "FootprintAtEdgeWarning",
     "LargeImageWarning",
     "MostlyMaskedWarning",
+    "OutOfRangeWarning",
     "PicassoInputError",
     "PicassoModelError",
     "PicassoWarning",
@@ -52,3 +53,7 @@ class FootprintAtEdgeWarning(TargetWarning):
 
 class LargeImageWarning(TargetWarning):
     """An image given as a cutout is as large as a whole SDSS frame."""
+
+
+class OutOfRangeWarning(TargetWarning):
+    """Part of the galaxy is brighter than anything the model was trained on."""

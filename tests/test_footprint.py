@@ -191,3 +191,24 @@ def _nddata(images):
         band: NDData(image.data, wcs=image.wcs, unit="nanomaggy")
         for band, image in images.items()
     }
+
+
+def test_pixels_brighter_than_training_are_flagged(tiny_model_dir):
+    from picasso_astro import load_model
+    from picasso_astro.exceptions import OutOfRangeWarning
+
+    loaded = load_model(tiny_model_dir)
+    loaded.config.input_range = {"r_max_nmgy": 1.0}
+    images = scene(parts=[("galaxy", 79.5, 79.5, 3.0, 5.0)])
+    with pytest.warns(OutOfRangeWarning, match="brighter in r than 1 nanomaggies"):
+        (maps,) = predict(_nddata(images), model=loaded)
+    bright = maps.flagged("out_of_range")
+    assert bright[79, 79] and not bright[79, 100]
+    # Flagged, not masked: the pixel is still the galaxy's.
+    assert not maps["stellar_mass"].mask[79, 79]
+
+
+def test_the_bundled_model_knows_its_input_range():
+    from picasso_astro import load_model
+
+    assert load_model().config.input_range["r_max_nmgy"] == pytest.approx(6.1)

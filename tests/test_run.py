@@ -118,6 +118,9 @@ def test_config_preprocessing_block_is_validated(tiny_model_dir):
     for block in ({"match_psfs": True}, {"background": 1}, ["background"]):
         with pytest.raises(PicassoModelError, match="preprocessing"):
             ModelConfig.from_dict(config | {"preprocessing": block})
+    for block in ({"r_max": 3}, {"r_max_nmgy": -1.0}, {"r_max_nmgy": "6"}):
+        with pytest.raises(PicassoModelError, match="input_range"):
+            ModelConfig.from_dict(config | {"input_range": block})
 
 
 def test_the_callers_model_is_left_as_it_was(galaxy_files, tiny_model_dir):

@@ -178,6 +178,40 @@ def dataset_preparation(dataset):
     return LEGACY_PREPARATION.replace(recorded or {})
 
 
+#: Galaxies read to measure a dataset's input range.
+INPUT_RANGE_SAMPLE = 1000
+
+
+def input_range(dataset, *, sample=INPUT_RANGE_SAMPLE, percentile=98.0):
+    """Return the r-band brightness that few of a dataset's galaxies exceed.
+
+    The ``percentile`` of the brightest r-band pixel in the central 4 x 4
+    pixels of up to ``sample`` galaxies (evenly spread over the dataset): the
+    model records it, and predictions flag brighter pixels ``OUT_OF_RANGE``.
+
+    Returns
+    -------
+    input_range : dict
+        ``{"r_max_nmgy": ..., "note": ...}``; empty for an empty dataset.
+    """
+    n = len(dataset)
+    if n == 0:
+        return {}
+    indices = np.unique(np.linspace(0, n - 1, min(sample, n)).astype(int))
+    peaks = []
+    for index in indices:
+        images = np.asarray(dataset[int(index)]["images"])
+        ny, nx = images.shape[-2:]
+        centre = images[2, ny // 2 - 2 : ny // 2 + 2, nx // 2 - 2 : nx // 2 + 2]
+        peaks.append(float(np.nanmax(centre)))
+    value = float(np.percentile(peaks, percentile))
+    note = (
+        f"{percentile:g}th percentile of the central r-band peak per pixel of "
+        f"{len(peaks)} training galaxies"
+    )
+    return {"r_max_nmgy": round(value, 3), "note": note}
+
+
 def _distributed_setup(device):
     """Join torch.distributed when run by torchrun (WORLD_SIZE > 1) or already in it.
 
@@ -343,6 +377,7 @@ def fit(
             model_config.cutout = {"kind": "fixed", "size": int(max(ny, nx))}
         # ... and prepare them as its training images were.
         model_config.preprocessing = dataset_preparation(dataset)
+        model_config.input_range = input_range(dataset)
     tcfg = train_config
     property_names = model_config.property_names
 

@@ -112,6 +112,7 @@ def test_mocks_fit_evaluate_export_predict(tmp_path):
     card = (tmp_path / "hub" / "README.md").read_text()
     config = json.loads((tmp_path / "hub" / "config.json").read_text())
     assert config["cutout"] == {"kind": "fixed", "size": 64}
+    assert config["input_range"]["r_max_nmgy"] > 0
     # The model records how its training mocks were prepared (the defaults).
     assert config["preprocessing"] == {
         "background": True,
