@@ -145,6 +145,9 @@ def _background(data, sky, noise, bad, source_mask, box_size, filter_size):
 DEFAULT_ISOPHOTE = 25.0
 #: A source is point-like when its core's FWHM is below this many PSF FWHMs.
 POINT_LIKE_FWHM = 1.5
+#: A deblended piece of the target with more than this share of its central
+#: piece's flux, beyond twice its half-light radius, is a companion galaxy.
+COMPANION_FLUX = 0.05
 #: Stars whose peak exceeds this many sigma get diffraction spikes masked too.
 SPIKE_PEAK_SNR = 2000.0
 
@@ -271,6 +274,7 @@ def classify_sources(
     catalogue = _catalogue(detection, labels, detection_noise)
     core_area = np.count_nonzero(labels == target_child)
     far = max(3.0 * np.sqrt(core_area / np.pi), 3.0 * fwhm_pix)
+    core_flux, core_r50 = _flux_and_r50(detection, labels == target_child, cy, cx)
     grow = max(int(np.ceil(fwhm_pix)), 1)
     neighbours = np.zeros(shape, bool)
     stars = np.zeros(shape, bool)
@@ -286,7 +290,11 @@ def classify_sources(
         if on_target:
             dist = np.hypot(row["y"] - cy, row["x"] - cx)
             star = point_like and dist > 2 * fwhm_pix
-            if not (star or dist > far):
+            # A piece with a good share of the target's light beyond twice
+            # its half-light radius is another galaxy seen through it.
+            bright = detection[piece].sum() > COMPANION_FLUX * core_flux
+            companion = bright and dist > max(2.0 * core_r50, 2.0 * fwhm_pix)
+            if not (star or companion or dist > far):
                 continue  # a clump or arm of the target itself
             target &= ~piece
             info["n_masked_stars_on_target"] += int(star)
@@ -317,6 +325,21 @@ def classify_sources(
     )
     info.setdefault("target_point_like", False)
     return SourceMap(target, footprint, neighbours, stars, info)
+
+
+def _flux_and_r50(image, region, cy, cx):
+    """Return the flux of ``region`` and the radius about (cy, cx) holding half."""
+    if not region.any():
+        return 0.0, 0.0
+    yy, xx = np.nonzero(region)
+    flux = np.clip(image[yy, xx], 0, None)
+    order = np.argsort(np.hypot(yy - cy, xx - cx))
+    radius = np.hypot(yy - cy, xx - cx)[order]
+    cumulative = np.cumsum(flux[order])
+    total = float(cumulative[-1])
+    if total <= 0:
+        return 0.0, 0.0
+    return total, float(radius[np.searchsorted(cumulative, 0.5 * total)])
 
 
 def _deblend_target(smoothed, parents, target_label, npixels):
