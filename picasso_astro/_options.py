@@ -35,6 +35,13 @@ class PreparationOptions:
     isophote : float
         Surface brightness in the reference band, mag per square arcsec, down
         to which the target's footprint reaches (the maps' sky bit outside).
+    cutout : int, `~astropy.units.Quantity` or dict, optional
+        Cutout size for galaxies in frames, instead of the model's own
+        convention: pixels, an angle, ``{"kind": "fixed", "size": N}`` or
+        ``{"kind": "half_light", "factor": F, "min_size": M}`` (each target then
+        needs a half-light radius). The network takes any size, but a galaxy
+        that fills a cutout differently from the training images is outside
+        what the model has seen.
     """
 
     background: bool = True
@@ -44,6 +51,7 @@ class PreparationOptions:
     pad: int = 64
     reference_band: str = "r"
     isophote: float = 25.0
+    cutout: object = None
 
     #: The options that change what the network sees, recorded with a model.
     RECORDED = ("background", "match_psf", "mask_sources", "reference_band")
@@ -153,6 +161,8 @@ def _check_value(key, value, source):
         ):
             fail("a surface brightness between 15 and 32 mag per square arcsec")
         return float(value)
+    if key == "cutout":
+        return _check_cutout(value, source)
     # psf_fwhm
     if value is None:
         return None
@@ -179,3 +189,29 @@ def _fwhm_arcsec(value, key, source):
         msg = f"{source}: {key} must be a positive FWHM in arcsec, not {value!r}"
         raise PicassoInputError(msg)
     return value
+
+
+def _check_cutout(value, source):
+    """Check a cutout-size convention's shape (its numbers are used later)."""
+    if value is None:
+        return None
+    expected = (
+        "a number of pixels, an angle, {'kind': 'fixed', 'size': N} or "
+        "{'kind': 'half_light', 'factor': F, 'min_size': M}"
+    )
+    if isinstance(value, u.Quantity):
+        if value.unit.physical_type != "angle" or not value.isscalar:
+            msg = f"{source}: cutout must be {expected}, not {value}"
+            raise PicassoInputError(msg)
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 8:
+        return {"kind": "fixed", "size": value}
+    if isinstance(value, dict):
+        kind = value.get("kind")
+        numbers = {"fixed": ("size",), "half_light": ("factor",)}.get(kind)
+        if numbers and all(
+            isinstance(value.get(key), Real) and value[key] > 0 for key in numbers
+        ):
+            return dict(value)
+    msg = f"{source}: cutout must be {expected}, not {value!r}"
+    raise PicassoInputError(msg)

@@ -54,6 +54,21 @@ def preparation_for(loaded, overrides):
     return options
 
 
+def _check_radii_used(targets, loaded, options):
+    """Warn when the targets' half-light radii would be ignored."""
+    if targets.half_light_radii is None:
+        return
+    cutout = options.cutout if options.cutout is not None else loaded.config.cutout
+    if isinstance(cutout, dict) and cutout.get("kind") == "half_light":
+        return
+    msg = (
+        f"the targets' half-light radii are not used: model {loaded.name} cuts "
+        f"{cutout} cutouts; to size cutouts by them, pass preprocessing="
+        "{'cutout': {'kind': 'half_light', 'factor': 10}}"
+    )
+    warnings.warn(msg, PicassoWarning, stacklevel=4)
+
+
 def start_run(
     inputs,
     *,
@@ -89,6 +104,8 @@ def start_run(
         torch_device = resolve_device(device)
     loaded = load_model(model)
     options = preparation_for(loaded, overrides)
+    if parsed is not None:
+        _check_radii_used(parsed, loaded, options)
     plan = plan_units(inputs, parsed, group_size=CUTOUT_TASK_SIZE)
     if select is not None:
         plan = plan.select(select(plan.names, loaded.property_names))

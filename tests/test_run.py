@@ -212,3 +212,21 @@ def test_a_band_frame_that_misses_its_target_fails_that_galaxy_only(
     assert results[0] is None
     assert isinstance(results[1], PropertyMaps)
     assert np.isfinite(results[1]["stellar_mass"].data).any()
+
+
+@pytest.mark.filterwarnings(FAST_WARNING)
+@pytest.mark.filterwarnings(TARGET_WARNINGS)
+def test_half_light_radii_size_cutouts_when_asked(shared_data, model_64):
+    from astropy.table import Table
+
+    field = shared_data / "sdss" / "field-004510-4-0030"
+    table = Table({"ra": [200.50993224], "dec": [36.73092147], "petroR50_r": [4.0]})
+    fast = FAST_FRAMES | {"background": False}
+    with pytest.warns(PicassoWarning, match="half-light radii are not used"):
+        (fixed,) = predict(field, targets=table, model=model_64, preprocessing=fast)
+    assert fixed.shape == (64, 64)
+    sized = fast | {"cutout": {"kind": "half_light", "factor": 10, "min_size": 32}}
+    (maps,) = predict(field, targets=table, model=model_64, preprocessing=sized)
+    assert maps.shape == (102, 102)  # ceil(10 x 4.0 / 0.396)
+    with pytest.raises(PicassoInputError, match="cutout must be"):
+        predict(field, targets=table, model=model_64, preprocessing={"cutout": 4})
