@@ -145,6 +145,9 @@ def _background(data, sky, noise, bad, source_mask, box_size, filter_size):
 DEFAULT_ISOPHOTE = 25.0
 #: A source is point-like when its core's FWHM is below this many PSF FWHMs.
 POINT_LIKE_FWHM = 1.5
+#: ... and its light within one PSF FWHM is more than this share of that within
+#: three (0.8 to 0.95 for stars; extended sources less).
+POINT_CONCENTRATION = 0.7
 #: A deblended piece of the target with more than this share of its central
 #: piece's flux, beyond twice its half-light radius, is a companion galaxy.
 COMPANION_FLUX = 0.05
@@ -271,7 +274,7 @@ def classify_sources(
         offset = int(labels.max())
         labels[target] = children.data[target] + offset
         target_child += offset
-    catalogue = _catalogue(detection, labels, detection_noise)
+    catalogue = _catalogue(detection, labels, detection_noise, fwhm_pix)
     core_area = np.count_nonzero(labels == target_child)
     far = max(3.0 * np.sqrt(core_area / np.pi), 3.0 * fwhm_pix)
     core_flux, core_r50 = _flux_and_r50(detection, labels == target_child, cy, cx)
@@ -312,9 +315,10 @@ def classify_sources(
         core = labels == target_child
         neighbours &= ~core
         stars &= ~core
+    owned = _owned_by(labels, target)
     footprint, reached = _footprint(
-        images[reference_band], target, neighbours | stars, (iy, ix), fwhm_pix,
-        isophote, bad,
+        images[reference_band], target, neighbours | stars, owned, (iy, ix),
+        fwhm_pix, isophote, bad,
     )  # fmt: skip
     info.update(
         n_neighbours=n_neighbours,
@@ -362,7 +366,7 @@ def _deblend_target(smoothed, parents, target_label, npixels):
     return children, True
 
 
-def _catalogue(detection, labels, noise):
+def _catalogue(detection, labels, noise, fwhm_pix):
     """Core centroid, core FWHM, core ellipticity and peak S/N of every source.
 
     The core is the source's connected region above half its peak: its size
@@ -382,6 +386,13 @@ def _catalogue(detection, labels, noise):
         weight = np.clip(sub[yy, xx], 1e-12, None)
         cy = float(np.average(yy, weights=weight))
         cx = float(np.average(xx, weights=weight))
+        # Light within one PSF FWHM of the peak over light within three: about
+        # 0.9 for a point source, less for anything extended.
+        by, bx = np.nonzero(inside)
+        radius = np.hypot(by - iy, bx - ix)
+        light = np.clip(sub[by, bx], 0, None)
+        outer = light[radius <= 3 * fwhm_pix].sum()
+        concentration = light[radius <= fwhm_pix].sum() / outer if outer > 0 else 1.0
         ellipticity = 0.0
         if len(yy) >= 3:
             cov = np.cov(np.vstack([yy - cy, xx - cx]), aweights=weight)
@@ -392,13 +403,18 @@ def _catalogue(detection, labels, noise):
             "y": cy + box[0].start,
             "fwhm": float(2 * np.sqrt(len(yy) / np.pi)),
             "ellipticity": ellipticity,
+            "concentration": float(concentration),
             "peak_snr": float(peak / noise[box][iy, ix]),
         }
     return rows
 
 
 def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM):
-    return bool(row["fwhm"] < limit * fwhm_pix and row["ellipticity"] < 0.3)
+    return bool(
+        row["fwhm"] < limit * fwhm_pix
+        and row["ellipticity"] < 0.3
+        and row["concentration"] > POINT_CONCENTRATION
+    )
 
 
 def _star_mask(piece, row, fwhm_pix, grow):
@@ -419,7 +435,21 @@ def _star_mask(piece, row, fwhm_pix, grow):
     return mask
 
 
-def _footprint(image, target, others, centre, fwhm_pix, isophote, bad):
+def _owned_by(labels, target):
+    """Return where the nearest detected source is the target.
+
+    Light above the isophote between sources (a bright neighbour's halo) is
+    given to the nearest one, so a small galaxy beside a large one does not
+    take in the large one's outskirts.
+    """
+    if not target.any():
+        return target.copy()
+    sources = (labels > 0) | target
+    _, (near_y, near_x) = ndimage.distance_transform_edt(~sources, return_indices=True)
+    return target[near_y, near_x]
+
+
+def _footprint(image, target, others, owned, centre, fwhm_pix, isophote, bad):
     """Return the target's connected region above the isophote, others cut out."""
     flux = 10 ** (-0.4 * (isophote - 22.5)) * PIXEL_SCALE**2  # nmgy per pixel
     data = np.where(image.bad_pixels(), 0.0, image.data).astype(float)
@@ -429,7 +459,7 @@ def _footprint(image, target, others, centre, fwhm_pix, isophote, bad):
     sky = ~(target | others | bad)
     noise = mad_std(smoothed[sky]) if sky.sum() > 100 else 0.0
     threshold = max(flux, 2.0 * noise)
-    above = (smoothed > threshold) | target
+    above = ((smoothed > threshold) & owned) | target
     above &= ~others & ~bad
     labels, _ = ndimage.label(above)
     label = _label_at(labels, *centre, radius=fwhm_pix)

@@ -57,7 +57,7 @@ def _payload(prepared, config, sources):
 
 
 def _cutout_payload(source, config, options):
-    galaxy = source.load() if hasattr(source, "load") else source
+    galaxy = source.load()
     prepared = prepare_target(galaxy.images, options=options, name=galaxy.name)
     return _payload(prepared, config, list(galaxy.sources))
 
