@@ -114,6 +114,9 @@ def example(output, seed, size, overwrite):
     try:
         paths = write_example_galaxy(output, seed=seed, size=size, overwrite=overwrite)
     except OSError as error:
+        if "already exists" in str(error) and not overwrite:
+            msg = f"{output}: an example already exists there; add --overwrite to replace it"
+            raise click.ClickException(msg) from None
         raise click.ClickException(str(error)) from None
     for path in paths:
         click.echo(str(path))

@@ -170,3 +170,5 @@ def test_example_galaxy_feeds_picasso_predict(tmp_path, tiny_model_dir):
     assert (tmp_path / "maps" / "mock.fits").exists()
     again = CliRunner().invoke(main, ["example", "-o", str(tmp_path / "ex")])
     assert again.exit_code == 1 and "exists" in again.output
+    assert "--overwrite" in again.output
+    _ok(["example", "-o", tmp_path / "ex", "--size", 48, "--overwrite"])
