@@ -115,7 +115,7 @@ def example(output, seed, size, overwrite):
         paths = write_example_galaxy(output, seed=seed, size=size, overwrite=overwrite)
     except OSError as error:
         if "already exists" in str(error) and not overwrite:
-            msg = f"{output}: an example already exists there; add --overwrite to replace it"
+            msg = f"{output}: an example already exists there; add --overwrite"
             raise click.ClickException(msg) from None
         raise click.ClickException(str(error)) from None
     for path in paths:
