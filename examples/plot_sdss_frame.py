@@ -30,8 +30,10 @@ print(sorted(p.name for p in frames.iterdir()))
 # Predict
 # -------
 # Give the frames and the galaxy's position. ``predict`` cuts the galaxy out
-# of each frame, aligns the bands, removes the residual background, matches
-# the PSFs and masks stars and neighbours, then runs the bundled model.
+# of each frame, aligns the bands, prepares them as the model's training
+# images were (the bundled model's were not background-subtracted or
+# PSF-matched), finds the galaxy's footprint and the stars and neighbours
+# around it, then runs the bundled model.
 target = SkyCoord(200.50993224, 36.73092147, unit="deg")
 (maps,) = picasso_astro.predict(frames, targets=target)
 print(maps)
@@ -41,7 +43,8 @@ print(maps)
 # uncertainty, a mask and the WCS of the cutout.
 sigma_star = maps["stellar_mass"]
 print(sigma_star.unit, sigma_star.data.shape, sigma_star.wcs.wcs.ctype)
-print("masked pixels:", sigma_star.mask.sum())
+print("pixels of the galaxy's footprint:", maps.footprint.sum())
+print("flagged as stars or neighbours:", maps.flagged("star", "neighbour").sum())
 
 # %%
 # What preprocessing did, band by band, is kept with the maps:
@@ -49,14 +52,17 @@ steps = maps.meta["preprocessing"]
 print(
     "PSF FWHM (arcsec):", {b: round(v, 2) for b, v in steps["psf_fwhm_arcsec"].items()}
 )
-print("PSFs matched to the", steps["psf_matching"]["target_band"], "band")
-print("stars and neighbours masked:", steps["source_mask"]["n_masked_sources"])
+print("steps run:", {k: v for k, v in steps["options"].items() if v is True})
+sources = steps["source_mask"]
+print("stars:", sources["n_stars"], "neighbours:", sources["n_neighbours"])
+print("footprint down to", round(sources["isophote_reached"], 2), "mag/arcsec2 in r")
 
 # %%
 # Plot the maps
 # -------------
 # One panel per property on the sky (RA, Dec), colour bars in physical
-# units; masked stars and neighbours are blank.
+# units; stars and neighbours are blank and the white contour is the
+# galaxy's footprint.
 fig = maps.plot()
 
 # %%
@@ -74,7 +80,8 @@ print(profile["radius", "value", "error", "uncertainty"])
 
 # %%
 # Totals need the galaxy's distance. This galaxy's redshift is not part of the
-# example; assume z = 0.05 to show the call (Planck18 cosmology):
+# example; assume z = 0.05 to show the call (Planck18 cosmology). They sum the
+# footprint: the sky and the neighbours are left out.
 for name in ("stellar_mass", "sfr", "hi"):
-    total = maps.total(name, redshift=0.05, aperture=10 * u.arcsec)
-    print(f"{name:>12s} within 10 arcsec: {total:.3g}")
+    total = maps.total(name, redshift=0.05)
+    print(f"{name:>12s} over the footprint: {total:.3g}")

@@ -100,7 +100,10 @@ print(format_table(metrics))
 # Predict with the new model
 # --------------------------
 # ``result.model`` (or the directory ``run/model``) goes straight into
-# ``predict``. The mock's images are a five-plane cube in nanomaggies.
+# ``predict``. The mock's images are a five-plane cube in nanomaggies. The
+# model records that its training mocks were PSF-matched, so ``predict``
+# matches this cube too; a cube holds no stars to measure its PSF on, so its
+# FWHM is given.
 import astropy.units as u
 from astropy.nddata import NDData
 from astropy.wcs import WCS
@@ -114,7 +117,9 @@ wcs.wcs.crpix = [32.5, 32.5]
 wcs.wcs.cdelt = [-0.396 / 3600, 0.396 / 3600]
 test = mocks[split["val"][0]]
 cube = NDData(test["images"], wcs=wcs, unit=u.nanomaggy)
-(maps,) = picasso_astro.predict(cube, model=result.model, device="cpu")
+(maps,) = picasso_astro.predict(
+    cube, model=result.model, device="cpu", preprocessing={"psf_fwhm": 1.5}
+)
 
 true = test["truth"][names.index("stellar_mass")]
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), layout="constrained")
