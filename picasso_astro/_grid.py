@@ -3,7 +3,7 @@
 import astropy.units as u
 import numpy as np
 from astropy.nddata import Cutout2D, NoOverlapError
-from astropy.wcs.utils import pixel_to_pixel
+from astropy.wcs.utils import pixel_to_pixel, proj_plane_pixel_area
 
 from . import _resample
 from .exceptions import PicassoInputError
@@ -11,6 +11,7 @@ from .images import PIXEL_SCALE
 
 __all__ = [
     "align_bands",
+    "check_pixel_scale",
     "cutout_bands",
     "off_image",
     "on_image",
@@ -258,6 +259,39 @@ def cutout_bands(images, position, size, *, reference_band="r", margin=8):
                 )
                 raise PicassoInputError(msg) from None
     return align_bands(cuts, reference_band=reference_band)
+
+
+#: Largest relative difference between an image's pixel scale and a model's.
+PIXEL_SCALE_TOLERANCE = 0.03
+
+
+def check_pixel_scale(image, expected, *, name):
+    """Refuse an image whose pixels are not the size a model was trained on.
+
+    Parameters
+    ----------
+    image : `~picasso_astro.images.BandImage`
+    expected : float
+        Arcsec per pixel of the model's training images.
+    name : str
+        The galaxy, for the message.
+
+    Raises
+    ------
+    PicassoInputError
+        When the WCS's pixel scale differs by more than 3 %.
+    """
+    if image.wcs is None or not image.wcs.has_celestial:
+        return
+    scale = float(np.sqrt(proj_plane_pixel_area(image.wcs.celestial))) * 3600
+    if abs(scale / expected - 1) > PIXEL_SCALE_TOLERANCE:
+        msg = (
+            f"{name}: the images have {scale:.4g} arcsec pixels but the model was "
+            f"trained on {expected:.4g} arcsec pixels; resample them onto a "
+            f"{expected:.4g} arcsec grid first (e.g. reproject.reproject_interp "
+            "onto a WCS with that scale)"
+        )
+        raise PicassoInputError(msg)
 
 
 def off_image(image):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._grid import check_pixel_scale
 from ._inference import AUTO_BATCH_LIMIT, auto_batch_size, run_network
 from ._package import __version__
 from ._plan import CutoutUnit, Outcome
@@ -58,6 +59,9 @@ def _payload(prepared, config, sources):
 
 def _cutout_payload(source, config, options):
     galaxy = source.load()
+    check_pixel_scale(
+        galaxy.images[options.reference_band], config.pixel_scale, name=galaxy.name
+    )
     prepared = prepare_target(galaxy.images, options=options, name=galaxy.name)
     return _payload(prepared, config, list(galaxy.sources))
 

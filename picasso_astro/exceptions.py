@@ -4,6 +4,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = [
     "FootprintAtEdgeWarning",
+    "InferredUnitWarning",
     "LargeImageWarning",
     "MostlyMaskedWarning",
     "OutOfRangeWarning",
@@ -57,3 +58,7 @@ class LargeImageWarning(TargetWarning):
 
 class OutOfRangeWarning(TargetWarning):
     """Part of the galaxy is brighter than anything the model was trained on."""
+
+
+class InferredUnitWarning(PicassoWarning):
+    """An image's flux unit was inferred (no BUNIT), not read from its header."""

@@ -113,6 +113,7 @@ class GalaxyFiles:
             band: _band_image(path, band)
             for path, band in zip(self.sources, self.bands, strict=True)
         }
+        _check_one_unit(list(images.values()), self.name)
         return GalaxyInput(self.name, images, list(self.sources))
 
 
@@ -217,7 +218,8 @@ def _flux_scale(data, header, source):
             if measured > 0 and abs(np.log(measured / (counts_noise * nmgy))) < abs(
                 np.log(measured / counts_noise)
             ):
-                return 1.0, "nanomaggies (noise matches SKY/GAIN/NMGY)"
+                return 1.0, NOISE_SAYS_NMGY
+            return float(nmgy), NOISE_SAYS_COUNTS
         return float(nmgy), "counts x NMGY"
     if unit and unit not in _NMGY_UNITS:
         msg = (
@@ -225,7 +227,39 @@ def _flux_scale(data, header, source):
             "picasso_astro needs nanomaggies or counts with an NMGY keyword"
         )
         raise PicassoInputError(msg)
-    return 1.0, "assumed nanomaggies (no BUNIT)"
+    _refuse_magnitudes(data, source)
+    return 1.0, ASSUMED_NMGY
+
+
+#: How an image's unit was decided when no BUNIT said it.
+NOISE_SAYS_NMGY = "nanomaggies (noise matches SKY/GAIN/NMGY)"
+NOISE_SAYS_COUNTS = "counts x NMGY (noise matches counts)"
+ASSUMED_NMGY = "assumed nanomaggies (no BUNIT)"
+INFERRED_UNITS = (NOISE_SAYS_NMGY, NOISE_SAYS_COUNTS, ASSUMED_NMGY)
+
+
+def _refuse_magnitudes(data, source):
+    """Refuse an image without BUNIT that holds magnitudes rather than fluxes.
+
+    Per-pixel AB magnitudes lie between about 10 and 35 everywhere, and a
+    galaxy is where they are smallest.
+    """
+    finite = data[np.isfinite(data)]
+    if finite.size < 16 or finite.min() < 5 or not 10 < np.median(finite) < 40:
+        return
+    ny, nx = data.shape
+    centre = data[
+        ny // 2 - ny // 8 : ny // 2 + ny // 8 + 1,
+        nx // 2 - nx // 8 : nx // 2 + nx // 8 + 1,
+    ]
+    if np.nanmedian(centre) < np.median(finite):
+        msg = (
+            f"{source}: the pixels (between {finite.min():.1f} and "
+            f"{finite.max():.1f}, smallest at the centre) look like magnitudes, "
+            "not fluxes; give fluxes in nanomaggies (BUNIT = 'nanomaggy'), "
+            "e.g. 10**(-0.4 * (mag - 22.5))"
+        )
+        raise PicassoInputError(msg)
 
 
 def _image_from_hdu(hdu, *, band, source):
@@ -328,10 +362,12 @@ def _cube_images(data, header, source):
         for key in ("BUNIT", "NMGY", "SKY", "GAIN", "DARKVAR"):
             if key in header:
                 header2d[key] = header[key]
-    return {
+    images = {
         band: _make_image(np.asarray(plane, dtype=np.float32), header2d, band, source)
         for band, plane in zip(BANDS, data, strict=True)
     }
+    _check_one_unit(list(images.values()), source)
+    return images
 
 
 def _images_from_hdulist(hdulist, source):
@@ -403,6 +439,8 @@ def _single_band(item, band, source):
                 msg = f"{source}: the NDData has no band in its meta; pass {{band: nd}}"
                 raise PicassoInputError(msg)
             header = item.wcs.to_header() if item.wcs is not None else fits.Header()
+            if getattr(item, "unit", None) is not None:
+                header["BUNIT"] = item.unit.to_string()
             return _make_image(image, header, band, source)
         return image
     msg = (
@@ -414,7 +452,29 @@ def _single_band(item, band, source):
 
 def _check_bands(images, name, sources):
     _check_band_names([image.band for image in images], name, sources)
+    _check_one_unit(images, name)
     return {image.band: image for image in images}
+
+
+def _check_one_unit(images, name):
+    """Refuse a galaxy whose bands' noise says different units."""
+    decided = {
+        image.band: image.meta.get("flux_unit")
+        for image in images
+        if image.meta.get("flux_unit") in (NOISE_SAYS_NMGY, NOISE_SAYS_COUNTS)
+    }
+    if len(set(decided.values())) > 1:
+        said = {
+            unit: ", ".join(b for b, u in decided.items() if u == unit)
+            for unit in set(decided.values())
+        }
+        msg = (
+            f"galaxy {name!r}: without BUNIT, the noise says nanomaggies for "
+            f"{said[NOISE_SAYS_NMGY]} but counts for {said[NOISE_SAYS_COUNTS]}; "
+            "the bands of one galaxy share a unit: set BUNIT ('nanomaggy', or "
+            "'counts' with NMGY) in the files"
+        )
+        raise PicassoInputError(msg)
 
 
 def _check_band_names(bands, name, sources):

@@ -31,7 +31,7 @@ from ._sources import classify_sources, mask_sources, subtract_background
 from ._warnings_target import target_warnings
 from .exceptions import PicassoInputError
 from .images import BANDS
-from .inputs import target_name
+from .inputs import INFERRED_UNITS, target_name
 from .masks import DO_NOT_USE, MaskBit
 from .sdss import read_psfield
 
@@ -280,6 +280,7 @@ def prepare_target(
     flux = {band: images[band].meta.get("flux_unit") for band in BANDS}
     if any(flux.values()):
         steps["flux_unit"] = flux
+    _check_flux(stamps[ref], centre, name)
 
     if options.background:
         info = {}
@@ -351,13 +352,21 @@ def prepare_target(
     steps["coverage_fraction"] = float(
         1 - _flag(bitmask, MaskBit.OFF_IMAGE | MaskBit.BAD_PIXEL).mean()
     )
-    # Lists, not tuples: the steps go through JSON into the FITS header.
-    steps["warnings"] = [
-        list(found)
-        for found in target_warnings(
-            name, bitmask, sources.info, images[ref], whole_image=whole_image
+    found = target_warnings(
+        name, bitmask, sources.info, images[ref], whole_image=whole_image
+    )
+    inferred = [band for band in BANDS if flux[band] in INFERRED_UNITS]
+    if inferred:
+        found.append(
+            (
+                "InferredUnitWarning",
+                f"{name}: no BUNIT in the {''.join(inferred)} image(s), so their "
+                f"unit was inferred ({flux[inferred[0]]}); set BUNIT "
+                "('nanomaggy', or 'counts' with NMGY) to be sure of the fluxes",
+            )
         )
-    ]
+    # Lists, not tuples: the steps go through JSON into the FITS header.
+    steps["warnings"] = [list(entry) for entry in found]
     return PreparedTarget(
         name=name,
         coord=coord,
@@ -367,6 +376,23 @@ def prepare_target(
         input_mask=input_mask,
         steps=steps,
     )
+
+
+def _check_flux(reference, centre, name):
+    """Refuse a reference band that is negative where the galaxy is."""
+    data = reference.data[np.isfinite(reference.data)]
+    if data.size == 0:
+        return
+    cy, cx = (round(v) for v in centre)
+    core = reference.data[max(cy - 2, 0) : cy + 3, max(cx - 2, 0) : cx + 3]
+    if np.nanmedian(core) < 0 and np.percentile(data, 99) < 0:
+        msg = (
+            f"{name}: the {reference.band}-band image is negative at the galaxy "
+            f"and almost everywhere else (99th percentile "
+            f"{np.percentile(data, 99):.3g}): these are not fluxes in nanomaggies "
+            "(an inverted image, or magnitudes?); give sky-subtracted fluxes"
+        )
+        raise PicassoInputError(msg)
 
 
 def _flag(bitmask, bits):

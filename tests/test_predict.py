@@ -10,6 +10,7 @@ from astropy.wcs import WCS
 from helpers import make_band_hdus
 
 from picasso_astro import PicassoInputError, PicassoWarning, PropertyMaps, predict
+from picasso_astro.exceptions import InferredUnitWarning
 from picasso_astro.properties import DEFAULT_PROPERTIES, get_property
 
 
@@ -126,7 +127,9 @@ def test_batches_give_same_results_as_single(tmp_path, tiny_model_dir):
 
 def test_celeste_stamps_end_to_end(shared_data, tiny_model_dir, tmp_path):
     stamps = sorted((shared_data / "sdss" / "stamps-celeste").glob("stamp-*.fits"))
-    results = predict(stamps, model=tiny_model_dir)
+    # No BUNIT: the unit comes from the noise, and predict says so.
+    with pytest.warns(InferredUnitWarning, match="no BUNIT in the ugriz"):
+        results = predict(stamps, model=tiny_model_dir)
     assert len(results) == 2
     for maps in results:
         assert maps.shape == (51, 51)

@@ -1,0 +1,91 @@
+"""Inputs that cannot be right are refused, and guesses are said out loud."""
+
+import numpy as np
+import pytest
+from helpers import make_band_hdus
+
+from picasso_astro import PicassoInputError, predict
+from picasso_astro.exceptions import InferredUnitWarning
+
+
+def _files(tmp_path, hdus, name="gal"):
+    paths = []
+    for band, hdu in hdus.items():
+        path = tmp_path / f"{name}-{band}.fits"
+        hdu.writeto(path)
+        paths.append(path)
+    return paths
+
+
+def _without_bunit(hdus):
+    for hdu in hdus.values():
+        del hdu.header["BUNIT"]
+    return hdus
+
+
+def test_magnitudes_are_refused(tmp_path, tiny_model_dir):
+    hdus = _without_bunit(make_band_hdus(shape=(48, 48), noise=0.0))
+    for hdu in hdus.values():
+        flux = np.clip(hdu.data, 1e-3, None)
+        hdu.data = (22.5 - 2.5 * np.log10(flux)).astype(np.float32)
+    with pytest.raises(PicassoInputError, match=r"look like magnitudes.*10\*\*"):
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+
+
+def test_negative_images_are_refused(tmp_path, tiny_model_dir):
+    hdus = make_band_hdus(shape=(48, 48))
+    for hdu in hdus.values():
+        hdu.data = -np.abs(hdu.data) - 1.0
+    with pytest.raises(PicassoInputError, match="negative at the galaxy.*sky-subtracted"):
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+
+
+def test_an_inferred_unit_is_said(tmp_path, tiny_model_dir):
+    hdus = _without_bunit(make_band_hdus(shape=(48, 48)))
+    with pytest.warns(InferredUnitWarning, match=r"no BUNIT in the ugriz.*set BUNIT"):
+        (maps,) = predict(_files(tmp_path, hdus), model=tiny_model_dir)
+    assert maps.meta["preprocessing"]["flux_unit"]["r"].startswith("assumed")
+
+
+def test_bands_of_one_galaxy_share_their_inferred_unit(tmp_path, tiny_model_dir):
+    """The noise test decides per band; a galaxy whose bands disagree is refused."""
+    hdus = _without_bunit(make_band_hdus(shape=(48, 48), noise=0.05))
+    for band, hdu in hdus.items():
+        hdu.header["NMGY"] = 0.005
+        hdu.header["GAIN"] = 4.0
+        # Sky and gain imply 0.05 nmgy of noise for g, r, i (nanomaggies) but
+        # 0.05 counts for u and z (counts): the bands disagree.
+        hdu.header["SKY"] = 4.0 * 10.0**2 if band in "gri" else 4.0 * 0.05**2
+    with pytest.raises(PicassoInputError, match="noise says nanomaggies for g, r, i"):
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+
+
+@pytest.mark.parametrize("scale", [0.2, 0.05, 3600.0])
+def test_a_pixel_scale_other_than_the_models_is_refused(tmp_path, tiny_model_dir, scale):
+    hdus = make_band_hdus(shape=(48, 48))
+    for hdu in hdus.values():
+        hdu.header["CDELT1"] = -scale / 3600
+        hdu.header["CDELT2"] = scale / 3600
+    with pytest.raises(PicassoInputError, match=r"arcsec pixels.*resample"):
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+
+
+def test_a_pixel_scale_within_three_per_cent_is_taken(tmp_path, tiny_model_dir):
+    hdus = make_band_hdus(shape=(48, 48))
+    for hdu in hdus.values():
+        hdu.header["CDELT1"] = -0.40 / 3600
+        hdu.header["CDELT2"] = 0.40 / 3600
+    (maps,) = predict(_files(tmp_path, hdus), model=tiny_model_dir)
+    assert maps.shape == (48, 48)
+
+
+def test_a_band_nddata_keeps_its_unit(tiny_model_dir):
+    from astropy.nddata import NDData
+    from astropy.wcs import WCS
+
+    inputs = {
+        band: NDData(hdu.data, wcs=WCS(hdu.header), unit="nanomaggy")
+        for band, hdu in make_band_hdus(shape=(48, 48)).items()
+    }
+    (maps,) = predict(inputs, model=tiny_model_dir)  # no InferredUnitWarning
+    assert maps.meta["preprocessing"]["flux_unit"]["r"] == "BUNIT nanomaggies"
