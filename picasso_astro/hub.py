@@ -12,8 +12,10 @@ the repository, the commit and the sha256 of every file; a downloaded file is
 checked against its pin before it is read, every time it is loaded.
 """
 
+import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from ._registry import (
     unregister_model,
 )
 from .config import ModelConfig
-from .exceptions import PicassoInputError, PicassoModelError
+from .exceptions import PicassoInputError, PicassoModelError, PicassoWarning
 
 __all__ = [
     "BUNDLED_MODEL_DIR",
@@ -124,8 +126,17 @@ def save_model(model, directory, *, model_card=None, overwrite=False):
     state = {
         k: v.detach().cpu().contiguous() for k, v in model.network.state_dict().items()
     }
-    weights = save(state, metadata={"format": "pt", "name": model.config.name})
-    config_text = json.dumps(model.config.to_dict(), indent=2) + "\n"
+    config = model.config.to_dict()
+    # Each file records the other's checksum: config.json the weights', the
+    # weights' metadata the config's (without that record).
+    metadata = {
+        "format": "pt",
+        "name": model.config.name,
+        "config_sha256": config_digest(config),
+    }
+    weights = save(state, metadata=metadata)
+    config[INTEGRITY_KEY] = {"weights_sha256": hashlib.sha256(weights).hexdigest()}
+    config_text = json.dumps(config, indent=2) + "\n"
     if model_card is None:
         model_card = (
             f"# {model.config.name}\n\nA picasso_astro model (revision "
@@ -135,6 +146,70 @@ def save_model(model, directory, *, model_card=None, overwrite=False):
     atomic_write_bytes(directory / CONFIG_NAME, config_text.encode())
     atomic_write_bytes(directory / CARD_NAME, model_card.encode())
     return directory
+
+
+#: The ``config.json`` block holding the weights' checksum.
+INTEGRITY_KEY = "integrity"
+
+
+def config_digest(config):
+    """Return the sha256 of a config dictionary, its integrity block left out."""
+    canonical = {key: value for key, value in config.items() if key != INTEGRITY_KEY}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_integrity(directory, config, data):
+    """Refuse model files that were changed after they were saved together."""
+    from safetensors import safe_open
+
+    weights_path = directory / WEIGHTS_NAME
+    recorded = config.get(INTEGRITY_KEY, {}).get("weights_sha256")
+    with safe_open(weights_path, framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    saved_with = metadata.get("config_sha256")
+    if recorded is None and saved_with is None:
+        msg = (
+            f"{directory}: the model files carry no checksums (saved by an older "
+            "picasso_astro), so damage cannot be detected; save the model again "
+            "with picasso_astro.hub.save_model"
+        )
+        warnings.warn(msg, PicassoWarning, stacklevel=4)
+        return
+    if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+        msg = (
+            f"{weights_path} has changed since the model was saved (its sha256 is "
+            f"not the one {CONFIG_NAME} records): the file is damaged or was "
+            "replaced; download or export the model again"
+        )
+        raise PicassoModelError(msg)
+    if saved_with is None or config_digest(config) != saved_with:
+        msg = (
+            f"{directory}: {CONFIG_NAME} and the weights do not match: the "
+            "configuration is not the one these weights were saved with (it was "
+            "edited, or comes from another model); restore it or export the "
+            "model again"
+        )
+        raise PicassoModelError(msg)
+
+
+def _check_bin_edges(network, weights, source):
+    """One source of truth: the config's bin edges must be the weights' own."""
+    for key, value in network.state_dict().items():
+        if key.endswith("bin_edges") and not _same_numbers(weights[key], value):
+            msg = (
+                f"{source}: the bin edges of {key.split('.')[1]} in {CONFIG_NAME} "
+                "differ from those the weights were trained with; restore "
+                f"{CONFIG_NAME} or export the model again"
+            )
+            raise PicassoModelError(msg)
+
+
+def _same_numbers(a, b):
+    """Return whether two tensors hold the same numbers (to float32 rounding)."""
+    import torch
+
+    return bool(torch.allclose(a.float(), b.float(), rtol=0, atol=1e-6))
 
 
 def read_config(path):
@@ -197,7 +272,7 @@ def load_model_directory(directory):
         If a file is missing or damaged, or the weights do not fit the config.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     directory = Path(directory)
     config = read_config(directory / CONFIG_NAME)
@@ -206,12 +281,15 @@ def load_model_directory(directory):
         msg = f"no {WEIGHTS_NAME} in {directory}: the model directory is incomplete"
         raise PicassoModelError(msg)
     try:
-        weights = load_file(weights_path)
+        data = weights_path.read_bytes()
+        weights = load(data)
     except (SafetensorError, OSError, ValueError) as exc:
         msg = f"{weights_path} is not a readable safetensors file ({exc})"
         raise PicassoModelError(msg) from None
+    _check_integrity(directory, json.loads((directory / CONFIG_NAME).read_text()), data)
     network = config.build_network()
     _check_weights(network, weights, weights_path)
+    _check_bin_edges(network, weights, directory)
     network.load_state_dict(weights)
     network.eval()
     return PicassoModel(network, config, source=str(directory))

@@ -36,7 +36,9 @@ def test_negative_images_are_refused(tmp_path, tiny_model_dir):
     hdus = make_band_hdus(shape=(48, 48))
     for hdu in hdus.values():
         hdu.data = -np.abs(hdu.data) - 1.0
-    with pytest.raises(PicassoInputError, match="negative at the galaxy.*sky-subtracted"):
+    with pytest.raises(
+        PicassoInputError, match="negative at the galaxy.*sky-subtracted"
+    ):
         predict(_files(tmp_path, hdus), model=tiny_model_dir)
 
 
@@ -61,7 +63,9 @@ def test_bands_of_one_galaxy_share_their_inferred_unit(tmp_path, tiny_model_dir)
 
 
 @pytest.mark.parametrize("scale", [0.2, 0.05, 3600.0])
-def test_a_pixel_scale_other_than_the_models_is_refused(tmp_path, tiny_model_dir, scale):
+def test_a_pixel_scale_other_than_the_models_is_refused(
+    tmp_path, tiny_model_dir, scale
+):
     hdus = make_band_hdus(shape=(48, 48))
     for hdu in hdus.values():
         hdu.header["CDELT1"] = -scale / 3600

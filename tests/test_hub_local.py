@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from picasso_astro import PicassoModelError, load_model
+from picasso_astro import PicassoModelError, PicassoWarning, load_model
 from picasso_astro.config import ModelConfig
 from picasso_astro.hub import BUNDLED_MODEL_DIR, PicassoModel, save_model
 
@@ -82,3 +82,68 @@ def test_unknown_model_name(tmp_path):
 def test_missing_default_model_says_so():
     with pytest.raises(PicassoModelError, match="no trained default model"):
         load_model()
+
+
+def _copy_bundled(tmp_path):
+    import shutil
+
+    from picasso_astro.hub import BUNDLED_MODEL_DIR
+
+    copy = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, copy)
+    return copy
+
+
+def test_a_flipped_byte_in_the_weights_is_refused(tmp_path):
+    from picasso_astro.hub import load_model_directory
+
+    copy = _copy_bundled(tmp_path)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1000] ^= 0x01  # a tensor's byte: the file still reads
+    weights.write_bytes(bytes(data))
+    with pytest.raises(
+        PicassoModelError, match="has changed since the model was saved"
+    ):
+        load_model_directory(copy)
+
+
+def test_an_edited_config_is_refused(tmp_path):
+    from picasso_astro.hub import load_model_directory
+
+    copy = _copy_bundled(tmp_path)
+    path = copy / "config.json"
+    config = json.loads(path.read_text())
+    config["input_scaling"]["softening"]["r"] *= 10
+    path.write_text(json.dumps(config))
+    with pytest.raises(PicassoModelError, match="not the one these weights were"):
+        load_model_directory(copy)
+
+
+def test_bin_edges_have_one_source_of_truth(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from picasso_astro.hub import INTEGRITY_KEY, load_model_directory
+
+    copy = _copy_bundled(tmp_path)
+    # An older model: no checksums in either file to catch the edit.
+    weights = copy / "model.safetensors"
+    save_file(load_file(weights), weights)
+    path = copy / "config.json"
+    config = json.loads(path.read_text())
+    del config[INTEGRITY_KEY]
+    edges = config["properties"]["sfr"]["bin_edges"]
+    edges[0] -= 1.0
+    path.write_text(json.dumps(config))
+    with (
+        pytest.warns(PicassoWarning, match="carry no checksums"),
+        pytest.raises(PicassoModelError, match="bin edges of sfr"),
+    ):
+        load_model_directory(copy)
+
+
+def test_the_bundled_model_is_checked(tmp_path):
+    from picasso_astro.hub import BUNDLED_MODEL_DIR, INTEGRITY_KEY
+
+    config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
+    assert len(config[INTEGRITY_KEY]["weights_sha256"]) == 64
