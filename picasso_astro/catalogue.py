@@ -14,6 +14,7 @@ from ._outputs import (
 )
 from ._run import start_run
 from ._warnings import quiet_preparation
+from .exceptions import PicassoInputError
 
 __all__ = ["map_file_complete", "predict_to_files"]
 
@@ -95,13 +96,17 @@ def predict_to_files(
                 continue
             seen[path] = index
             if path.exists() and not overwrite:
-                if resume and map_file_complete(path, properties):
-                    record(row | {"status": "skipped", "message": "output exists"})
+                if map_file_complete(path, properties):
+                    # Kept, never failed: a rerun must not turn done into failed.
+                    message = "output exists and is complete" + (
+                        "" if resume else "; overwrite (--overwrite) replaces it"
+                    )
+                    record(row | {"status": "skipped", "message": message})
                     continue
                 if not resume:
                     message = (
-                        f"{path} exists; use overwrite (--overwrite) to replace it "
-                        "or resume (--resume) to keep it"
+                        f"{path} exists but is incomplete or damaged; use resume "
+                        "(--resume) to redo it or overwrite (--overwrite) to replace it"
                     )
                     record(row | {"status": "failed", "message": message})
                     continue
@@ -120,7 +125,8 @@ def predict_to_files(
         output_dir=output_dir,
         select=decide,
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
+    _make_output_dir(output_dir)
+    finished = False
     try:
         with quiet_preparation(), contextlib.closing(outcomes):
             for outcome in progress_bar(outcomes, progress, total):
@@ -136,8 +142,29 @@ def predict_to_files(
                         "warnings": "; ".join(text for _, text in outcome.warnings),
                     }
                 )
+        finished = True
     finally:
         # Also after an interruption: the table then says what was done so far.
         summary = summary_table(rows)
-        write_summary(summary, output_dir / SUMMARY_NAME)
+        try:
+            write_summary(summary, output_dir / SUMMARY_NAME)
+        except OSError as exc:
+            # An error already on its way (an interruption) is not replaced.
+            if finished:
+                msg = (
+                    f"{output_dir / SUMMARY_NAME}: could not write the summary "
+                    f"({exc}); check that {output_dir} is writable and has space"
+                )
+                raise PicassoInputError(msg) from None
     return summary
+
+
+def _make_output_dir(output_dir):
+    if output_dir.exists() and not output_dir.is_dir():
+        msg = f"{output_dir} is a file; give a directory for the map files"
+        raise PicassoInputError(msg)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"cannot create the output directory {output_dir} ({exc}); give another"
+        raise PicassoInputError(msg) from None

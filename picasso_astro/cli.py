@@ -140,6 +140,8 @@ def predict_command(
             click.echo(f"error: {row['message']}", err=True)
         elif row["status"] == "done" and not progress:
             click.echo(f"wrote {row['file']}")
+        elif row["status"] == "skipped" and not progress:
+            click.echo(f"kept {row['file']}: {row['message']}")
 
     if scheduler and workers:
         raise click.UsageError("--scheduler and --workers exclude each other")

@@ -97,9 +97,15 @@ def test_existing_files_are_not_overwritten_without_asking(
     before = map_path(out, "gal0").read_bytes()
     summary = predict_to_files(galaxy_files, out, model=tiny_model_dir, device="cpu")
     statuses = _statuses(summary)
-    assert statuses["gal0"] == "failed" and statuses["gal1"] == "done"
-    assert "--resume" in summary["message"][0]
+    # Kept, and a rerun never turns the galaxy done before into a failure.
+    assert statuses["gal0"] == "skipped" and statuses["gal1"] == "done"
+    assert "--overwrite" in summary["message"][0]
     assert map_path(out, "gal0").read_bytes() == before
+    # A damaged file is not replaced without asking: that galaxy fails.
+    map_path(out, "gal0").write_bytes(before[:1000])
+    summary = predict_to_files(galaxy_files, out, model=tiny_model_dir, device="cpu")
+    assert _statuses(summary)["gal0"] == "failed"
+    assert "--resume" in summary["message"][0]
     with pytest.raises(ValueError, match="exclude"):
         predict_to_files(galaxy_files, out, resume=True, overwrite=True)
 
@@ -303,3 +309,33 @@ def test_cli_batch_size_auto_or_positive(galaxy_files, tiny_model_dir, tmp_path)
     assert bad.exit_code == 2 and "positive integer or auto" in bad.output
     good = CliRunner().invoke(main, [*args, "--batch-size", "auto"])
     assert good.exit_code == 0, good.output
+
+
+def test_output_directory_problems_are_named(galaxy_files, tiny_model_dir, tmp_path):
+    from picasso_astro import PicassoInputError
+    from picasso_astro import catalogue as catalogue_module
+
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    with pytest.raises(PicassoInputError, match="is a file; give a directory"):
+        predict_to_files(galaxy_files[:5], a_file, model=tiny_model_dir)
+
+    def full_disk(table, path):
+        raise OSError(28, "No space left on device")
+
+    real = catalogue_module.write_summary
+    catalogue_module.write_summary = full_disk
+    try:
+        with pytest.raises(PicassoInputError, match="could not write the summary"):
+            predict_to_files(galaxy_files[:5], tmp_path / "a", model=tiny_model_dir)
+        # An interruption on its way is not replaced by the summary's error.
+        def interrupt(row):
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            predict_to_files(
+                galaxy_files[:5], tmp_path / "b", model=tiny_model_dir,
+                on_outcome=interrupt,
+            )  # fmt: skip
+    finally:
+        catalogue_module.write_summary = real

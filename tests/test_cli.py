@@ -47,8 +47,9 @@ def test_bad_galaxy_fails_unless_skipped(cutout_files, tiny_model_dir, tmp_path)
 def test_existing_output_needs_overwrite(cutout_files, tiny_model_dir, tmp_path):
     out = tmp_path / "maps"
     assert _run(*cutout_files, "-o", out, "--model", tiny_model_dir).exit_code == 0
+    # A rerun keeps the complete file (and says how to replace it): it succeeds.
     result = _run(*cutout_files, "-o", out, "--model", tiny_model_dir)
-    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert result.exit_code == 0 and "--overwrite" in result.output
     result = _run(*cutout_files, "-o", out, "--model", tiny_model_dir, "--overwrite")
     assert result.exit_code == 0
 
