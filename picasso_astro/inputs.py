@@ -18,7 +18,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import Angle, SkyCoord
 from astropy.io import fits
 from astropy.nddata import NDData
 from astropy.stats import mad_std
@@ -754,10 +754,36 @@ def _column(table, candidates):
     return next((columns[c] for c in candidates if c in columns), None)
 
 
-def _degrees(column):
+def _angles(column, key):
+    """Return a column as angles: numbers in degrees, or sexagesimal strings."""
     if getattr(column, "unit", None) is not None:
         return column.quantity
-    return np.asarray(column, dtype=float) * u.deg
+    values = np.asarray(column)
+    if values.dtype.kind in "US":
+        text = [str(v).strip() for v in values]
+        sexagesimal = any(":" in v or " " in v or "h" in v for v in text)
+        unit = u.hourangle if (key == "ra" and sexagesimal) else u.deg
+        return Angle(text, unit=unit)
+    return values.astype(float) * u.deg
+
+
+def _check_rows(ra, dec, names):
+    """Name the rows whose coordinates are not on the sky."""
+    bad = ~np.isfinite(ra.to_value(u.deg)) | ~np.isfinite(dec.to_value(u.deg))
+    bad |= np.abs(np.nan_to_num(dec.to_value(u.deg))) > 90
+    if bad.any():
+        rows = [
+            f"row {i} ({names[i] if names else 'unnamed'}: "
+            f"ra={ra[i]:.5g}, dec={dec[i]:.5g})"
+            for i in np.flatnonzero(bad)[:5]
+        ]
+        more = f" and {bad.sum() - 5} more" if bad.sum() > 5 else ""
+        msg = (
+            f"the target table has coordinates off the sky: {'; '.join(rows)}{more}; "
+            "dec must lie within -90 and 90 degrees and both must be numbers "
+            "(degrees) or sexagesimal strings"
+        )
+        raise PicassoInputError(msg)
 
 
 def parse_targets(targets):
@@ -800,13 +826,21 @@ def parse_targets(targets):
             f"it has {', '.join(targets.colnames) or 'none'}"
         )
         raise PicassoInputError(msg)
-    try:
-        coords = SkyCoord(_degrees(targets[ra_col]), _degrees(targets[dec_col]))
-    except (ValueError, TypeError, u.UnitsError) as exc:
-        msg = f"the target table's ra/dec are not coordinates in degrees ({exc})"
-        raise PicassoInputError(msg) from None
-    coords = coords.reshape((len(targets),))
+    if len(targets) == 0:
+        msg = "the target table has no rows; give at least one galaxy"
+        raise PicassoInputError(msg)
     name_col = _column(targets, NAME_COLUMNS)
+    try:
+        ra = _angles(targets[ra_col], "ra")
+        dec = _angles(targets[dec_col], "dec")
+    except (ValueError, TypeError, u.UnitsError) as exc:
+        msg = (
+            f"the target table's {ra_col}/{dec_col} are neither numbers in degrees "
+            f"nor sexagesimal strings ({exc}); fix those columns"
+        )
+        raise PicassoInputError(msg) from None
+    _check_rows(ra, dec, [str(v) for v in targets[name_col]] if name_col else None)
+    coords = SkyCoord(ra, dec).reshape((len(targets),))
     names = [
         str(targets[name_col][i]) if name_col else target_name(coords[i])
         for i in range(len(coords))

@@ -93,3 +93,51 @@ def test_a_band_nddata_keeps_its_unit(tiny_model_dir):
     }
     (maps,) = predict(inputs, model=tiny_model_dir)  # no InferredUnitWarning
     assert maps.meta["preprocessing"]["flux_unit"]["r"] == "BUNIT nanomaggies"
+
+
+def test_target_tables_off_the_sky_name_their_rows():
+    from astropy.table import Table
+
+    from picasso_astro.inputs import parse_targets
+
+    table = Table({"name": ["a", "b"], "ra": [200.5, 10.0], "dec": [36.7, 95.0]})
+    with pytest.raises(PicassoInputError, match=r"row 1 \(b: .*dec must lie within"):
+        parse_targets(table)
+    with pytest.raises(PicassoInputError, match="no rows; give at least one"):
+        parse_targets(Table({"ra": [], "dec": []}))
+    with pytest.raises(PicassoInputError, match="neither numbers in degrees nor"):
+        parse_targets(Table({"ra": ["x"], "dec": ["y"]}))
+
+
+def test_sexagesimal_targets_are_read_as_astropy_reads_them():
+    from astropy.table import Table
+
+    from picasso_astro.inputs import parse_targets
+
+    targets = parse_targets(Table({"ra": ["13:22:02.38"], "dec": ["+36:43:51.3"]}))
+    assert targets.coords[0].ra.deg == pytest.approx(200.50992, abs=1e-5)
+    assert targets.coords[0].dec.deg == pytest.approx(36.73092, abs=1e-5)
+    plain = parse_targets(Table({"ra": ["200.5"], "dec": ["36.7"]}))
+    assert plain.coords[0].ra.deg == pytest.approx(200.5)
+
+
+def test_cli_catalogue_off_the_sky_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from picasso_astro.cli import main
+
+    catalogue = tmp_path / "cat.csv"
+    catalogue.write_text("ra,dec\n200.5,95\n")
+    result = CliRunner().invoke(
+        main,
+        [
+            "--frames",
+            str(tmp_path),
+            "--catalog",
+            str(catalogue),
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "dec must lie within" in result.output and "Traceback" not in result.output
