@@ -174,9 +174,11 @@ def predict_command(
             if workers:
                 client.cluster.close()
     summary = Path(outdir) / "summary.ecsv"
+    written = "galaxy" if counts["done"] == 1 else "galaxies"
     click.echo(
-        f"{counts['done']} galaxies written, {counts['failed']} failed, "
-        f"{counts['skipped']} skipped (complete already); summary in {summary}",
+        f"{counts['done']} {written} written, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped (their complete files kept); "
+        f"summary in {summary}",
         err=True,
     )
     if counts["failed"] and not skip_errors:

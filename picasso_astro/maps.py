@@ -551,7 +551,7 @@ class PropertyMaps:
         -------
         figure : `~matplotlib.figure.Figure`
         """
-        import matplotlib.pyplot as plt
+        plt = _pyplot()
 
         names = self._plot_names(names)
         n = len(names)
@@ -621,7 +621,7 @@ class PropertyMaps:
         -------
         figure : `~matplotlib.figure.Figure`
         """
-        import matplotlib.pyplot as plt
+        plt = _pyplot()
 
         names = self._plot_names(names)
         ncols = min(len(names), 3)
@@ -824,3 +824,13 @@ def _same_mask(mask, other):
     if mask is None or other is None:
         return mask is other
     return mask is other or np.array_equal(mask, other)
+
+
+def _pyplot():
+    """Return matplotlib.pyplot, or say how to install it."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        msg = "plots need matplotlib: pip install 'picasso_astro[plot]'"
+        raise ImportError(msg) from None
+    return plt

@@ -191,7 +191,7 @@ def test_cli_resume_and_summary(galaxy_files, tiny_model_dir, tmp_path):
     map_path(out, "gal4").unlink()
     again = runner.invoke(main, [*args, "--no-progress", "--resume"])
     assert again.exit_code == 0, again.output
-    assert "1 galaxies written, 0 failed, 4 skipped" in again.output
+    assert "1 galaxy written, 0 failed, 4 skipped" in again.output
     both = runner.invoke(main, [*args, "--resume", "--overwrite"])
     assert both.exit_code == 2 and "exclude" in both.output
 

@@ -287,3 +287,18 @@ def test_bitmask_round_trips_through_fits(tmp_path):
     np.testing.assert_array_equal(back.bitmask, maps.bitmask)
     np.testing.assert_array_equal(back["sfr"].mask, maps["sfr"].mask)
     assert back.total("sfr", redshift=0.03) == maps.total("sfr", redshift=0.03)
+
+
+def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(ImportError, match=r"picasso_astro\[plot\]"):
+        make_maps().plot()
