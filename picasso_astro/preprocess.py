@@ -49,6 +49,9 @@ __all__ = [
     "to_model_input",
 ]
 
+#: Smallest cutout side in pixels that a galaxy can be mapped on.
+MIN_IMAGE_SIZE = 16
+
 #: Pixels of the footprint below this r-band signal-to-noise are flagged LOW_SN.
 LOW_SN = 3.0
 
@@ -427,8 +430,15 @@ def _bitmask(images, sources, inner, ref):
 
 def _whole_image_grid(images, ref):
     """Cutouts: the reference band's grid, the target at its centre."""
+    ny, nx = images[ref].shape
+    if min(ny, nx) < MIN_IMAGE_SIZE:
+        msg = (
+            f"the images are {nx} x {ny} pixels, too small to map a galaxy (the "
+            f"network needs at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE}); give "
+            "cutouts that hold the whole galaxy and some sky, e.g. 64 pixels"
+        )
+        raise PicassoInputError(msg)
     stamps = align_bands(images, reference_band=ref)
-    ny, nx = stamps[ref].shape
     centre = ((ny - 1) / 2, (nx - 1) / 2)
     wcs = stamps[ref].wcs
     coord = None

@@ -141,3 +141,10 @@ def test_cli_catalogue_off_the_sky_is_one_line(tmp_path):
     )
     assert result.exit_code == 1
     assert "dec must lie within" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (8, 40), (48, 12)])
+def test_tiny_images_are_refused(tmp_path, tiny_model_dir, shape):
+    hdus = make_band_hdus(shape=shape)
+    with pytest.raises(PicassoInputError, match="too small to map a galaxy"):
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
