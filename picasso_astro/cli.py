@@ -228,6 +228,15 @@ def _read_targets(path):
         raise click.ClickException(str(exc)) from None
 
 
+# Click keeps the lines after a line holding only a backspace (\b) as written.
+_MAIN_HELP = """Predict resolved galaxy property maps from SDSS ugriz images.
+
+\b
+picasso-predict CUTOUT... -o OUTDIR   (same as: picasso-predict run ...)
+picasso-predict run --help            (every option of a run)
+"""
+
+
 class _DefaultToPredict(click.Group):
     """A group whose first argument, unless it names a subcommand, is an input."""
 
@@ -244,15 +253,12 @@ class _DefaultToPredict(click.Group):
 @click.group(
     cls=_DefaultToPredict,
     context_settings={"help_option_names": ["-h", "--help"]},
+    help=_MAIN_HELP,
     epilog=_EXAMPLES,
 )
 @click.version_option(package_name="picasso_astro")
 def main():
-    r"""Predict resolved galaxy property maps from SDSS ugriz images.
-
-    \b
-    picasso-predict CUTOUT... -o OUTDIR   (same as: picasso-predict run ...)
-    """
+    """Predict resolved galaxy property maps from SDSS ugriz images."""
 
 
 main.add_command(predict_command, name="run")

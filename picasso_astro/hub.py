@@ -148,6 +148,9 @@ def save_model(model, directory, *, model_card=None, overwrite=False):
     return directory
 
 
+#: Pickled weights, never loaded: their names are only recognised for messages.
+PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
 #: The ``config.json`` block holding the weights' checksum.
 INTEGRITY_KEY = "integrity"
 
@@ -278,7 +281,18 @@ def load_model_directory(directory):
     config = read_config(directory / CONFIG_NAME)
     weights_path = directory / WEIGHTS_NAME
     if not weights_path.is_file():
+        pickles = sorted(
+            p.name for pattern in PICKLE_PATTERNS for p in directory.glob(pattern)
+        )
         msg = f"no {WEIGHTS_NAME} in {directory}: the model directory is incomplete"
+        if pickles:
+            msg = (
+                f"{directory} holds {', '.join(pickles)} but no {WEIGHTS_NAME}: "
+                "picasso_astro never loads pickled weights (loading one can run "
+                "code). Convert them where you trust the file: state = "
+                "torch.load(path, weights_only=True); then "
+                f"safetensors.torch.save_file(state, '{WEIGHTS_NAME}')"
+            )
         raise PicassoModelError(msg)
     try:
         data = weights_path.read_bytes()

@@ -117,6 +117,10 @@ class GalaxyFiles:
         return GalaxyInput(self.name, images, list(self.sources))
 
 
+#: Header keywords that may name a band, first found wins.
+BAND_KEYWORDS = ("FILTER", "BAND", "FILTNAM", "FILTER1")
+
+
 def band_from_header(header):
     """Return the band named by a FILTER or BAND keyword, or None.
 
@@ -128,7 +132,7 @@ def band_from_header(header):
     -------
     band : str or None
     """
-    for key in ("FILTER", "BAND", "FILTNAM", "FILTER1"):
+    for key in BAND_KEYWORDS:
         value = header.get(key)
         if not isinstance(value, str):
             continue
@@ -299,8 +303,7 @@ def _first_image_hdu(hdulist, source):
 def _open_fits(path):
     path = Path(path)
     if not path.is_file():
-        msg = f"{path}: no such file"
-        raise PicassoInputError(msg)
+        raise _not_a_file(path)
     hdulist = None
     try:
         with ignoring(AstropyWarning):
@@ -316,6 +319,39 @@ def _open_fits(path):
     return hdulist
 
 
+def _no_band_message(path):
+    """Say why a file's band cannot be told, naming a keyword that is not a band."""
+    try:
+        header = fits.getheader(path)
+    except (OSError, ValueError):
+        header = fits.Header()
+    found = [f"{key} = {header[key]!r}" for key in BAND_KEYWORDS if key in header]
+    if found:
+        return (
+            f"{path}: cannot tell its band: {', '.join(found)} is not one of u, g, "
+            "r, i, z and the file name holds no single band letter; fix the "
+            "keyword, rename the file (e.g. galaxy-r.fits) or pass a dict "
+            "{band: file}"
+        )
+    return (
+        f"{path}: cannot tell its band: no FILTER or BAND keyword and no single "
+        "u/g/r/i/z letter in the file name; rename it (e.g. galaxy-r.fits) or "
+        "pass a dict {band: file}"
+    )
+
+
+def _not_a_file(path):
+    if path.is_dir():
+        msg = (
+            f"{path} is a directory, not a cutout file: give the FITS files in it, "
+            "or, for whole SDSS frames, give the directory with targets= "
+            "(picasso-predict --frames DIR --catalog FILE)"
+        )
+    else:
+        msg = f"{path}: no such file"
+    return PicassoInputError(msg)
+
+
 def _read_header(path):
     """Return the band (or None) and shape of a file's first image, from headers.
 
@@ -324,8 +360,7 @@ def _read_header(path):
     """
     path = Path(path)
     if not path.is_file():
-        msg = f"{path}: no such file"
-        raise PicassoInputError(msg)
+        raise _not_a_file(path)
     try:
         with ignoring(AstropyWarning), fits.open(path, memmap=False) as hdulist:
             for hdu in hdulist:
@@ -416,12 +451,7 @@ def _single_band(item, band, source):
             hdu = _first_image_hdu(hdulist, source)
             band = band or band_from_header(hdu.header) or band_from_filename(item)
             if band is None:
-                msg = (
-                    f"{source}: cannot tell its band: no FILTER or BAND keyword and "
-                    "no single u/g/r/i/z letter in the file name; rename it (e.g. "
-                    "galaxy-r.fits) or pass a dict {band: file}"
-                )
-                raise PicassoInputError(msg)
+                raise PicassoInputError(_no_band_message(item))
             return _image_from_hdu(hdu, band=band, source=source)
     if isinstance(item, fits.HDUList):
         item = _first_image_hdu(item, source)
@@ -612,12 +642,7 @@ def _band_galaxy(key, files):
     for path, band in files:
         band = band or band_from_filename(path)
         if band is None:
-            msg = (
-                f"{path}: cannot tell its band: no FILTER or BAND keyword and "
-                "no single u/g/r/i/z letter in the file name; rename it (e.g. "
-                "galaxy-r.fits) or pass a dict {band: file}"
-            )
-            raise PicassoInputError(msg)
+            raise PicassoInputError(_no_band_message(path))
         bands.append(band)
     _check_band_names(bands, name, sources)
     return GalaxyFiles(name, sources, bands)

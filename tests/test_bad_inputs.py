@@ -148,3 +148,37 @@ def test_tiny_images_are_refused(tmp_path, tiny_model_dir, shape):
     hdus = make_band_hdus(shape=shape)
     with pytest.raises(PicassoInputError, match="too small to map a galaxy"):
         predict(_files(tmp_path, hdus), model=tiny_model_dir)
+
+
+def test_a_directory_given_as_a_cutout_says_how_to_give_frames(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    with pytest.raises(PicassoInputError, match="is a directory.*targets="):
+        predict([folder])
+
+
+def test_a_band_keyword_that_is_not_a_band_is_named(tmp_path):
+    from picasso_astro.inputs import parse_inputs
+
+    hdu = make_band_hdus(shape=(48, 48))["r"]
+    hdu.header["FILTER"] = "y"
+    odd = tmp_path / "odd.fits"  # no band letter in the name either
+    hdu.writeto(odd)
+    (error,) = parse_inputs([odd])
+    assert isinstance(error, PicassoInputError)
+    assert "FILTER = 'y' is not one of u, g, r, i, z" in str(error)
+    assert "rename the file" in str(error)
+
+
+def test_pickled_weights_are_never_loaded_and_the_remedy_is_named(tmp_path):
+    import shutil
+
+    from picasso_astro import PicassoModelError, load_model
+    from picasso_astro.hub import BUNDLED_MODEL_DIR
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(BUNDLED_MODEL_DIR / "config.json", folder / "config.json")
+    (folder / "pytorch_model.bin").write_bytes(b"not even a pickle")
+    with pytest.raises(PicassoModelError, match=r"never loads pickled.*save_file"):
+        load_model(folder)

@@ -69,3 +69,4 @@ def test_main_routes_files_to_run(cutout_files, tiny_model_dir, tmp_path):
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0 and "Examples:" in result.output
     assert "run" in result.output
+    assert "\\b" not in result.output and "run --help" in result.output
