@@ -1,6 +1,7 @@
 """Map files of a run: names, completeness, atomic writes, the summary table."""
 
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from .exceptions import PicassoInputError
 
 __all__ = [
     "SUMMARY_NAME",
+    "interactive",
     "map_file_complete",
     "map_path",
     "progress_bar",
@@ -112,8 +114,18 @@ def write_summary(table, path):
         table.write(tmp, format="ascii.ecsv", overwrite=True)
 
 
+def interactive():
+    """Return whether a person is watching: a terminal, or a Jupyter kernel."""
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
 def progress_bar(iterable, enabled, total):
-    """Wrap ``iterable`` in a tqdm progress bar of ``total`` galaxies if enabled."""
+    """Wrap ``iterable`` in a tqdm progress bar of ``total`` galaxies if enabled.
+
+    ``enabled=None`` shows one when `interactive`.
+    """
+    if enabled is None:
+        enabled = interactive()
     if not enabled:
         return iterable
     from tqdm.auto import tqdm

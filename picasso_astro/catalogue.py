@@ -32,7 +32,7 @@ def predict_to_files(
     client=None,
     resume=False,
     overwrite=False,
-    progress=False,
+    progress=None,
     on_outcome=None,
 ):
     """Predict maps for a whole catalogue, writing each galaxy's file as it ends.
@@ -54,8 +54,9 @@ def predict_to_files(
     overwrite : bool
         Redo and replace existing map files.  Without it or ``resume``, a
         galaxy whose file exists fails (nothing is overwritten).
-    progress : bool
-        Show a progress bar.
+    progress : bool or None
+        Show a progress bar; by default when a person is watching (a terminal
+        or a notebook).
     on_outcome : callable, optional
         Called with each finished galaxy's summary row (a dict), e.g. to log.
 

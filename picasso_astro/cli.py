@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 import click
+from tqdm.auto import tqdm
 
 from ._cli_models import download_command, models_command
 from ._dask import local_client
@@ -132,12 +133,19 @@ def predict_command(
         raise click.ClickException(str(exc)) from None
     counts = {"done": 0, "failed": 0, "skipped": 0}
 
+    def say(text):
+        # Above the progress bar, not glued to it.
+        if progress:
+            tqdm.write(text, file=sys.stderr)
+        else:
+            click.echo(text, err=True)
+
     def report(row):
         counts[row["status"]] += 1
         if row.get("warnings"):
-            click.echo(f"warning: {row['warnings']}", err=True)
+            say(f"warning: {row['warnings']}")
         if row["status"] == "failed":
-            click.echo(f"error: {row['message']}", err=True)
+            say(f"error: {row['message']}")
         elif row["status"] == "done" and not progress:
             click.echo(f"wrote {row['file']}")
         elif row["status"] == "skipped" and not progress:

@@ -36,7 +36,7 @@ def predict(
     device="auto",
     batch_size="auto",
     on_error="raise",
-    progress=False,
+    progress=None,
     tile_size=DEFAULT_TILE_SIZE,
     preprocessing=None,
     client=None,
@@ -74,8 +74,9 @@ def predict(
     on_error : {"raise", "skip"}
         What to do with a galaxy whose input is unusable: raise, or warn and put
         None in its place.
-    progress : bool
-        Show a progress bar.
+    progress : bool or None
+        Show a progress bar; by default when a person is watching (a terminal
+        or a notebook).
     tile_size : int
         Images larger than this on a side are processed in overlapping tiles.
     preprocessing : dict or `~picasso_astro.preprocess.PreparationOptions`, optional

@@ -339,3 +339,21 @@ def test_output_directory_problems_are_named(galaxy_files, tiny_model_dir, tmp_p
             )  # fmt: skip
     finally:
         catalogue_module.write_summary = real
+
+
+def test_progress_is_shown_when_a_person_is_watching(monkeypatch):
+    import sys
+    import types
+
+    from picasso_astro._outputs import interactive, progress_bar
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert interactive() == sys.stderr.isatty()
+    items = [1, 2]
+    if not sys.stderr.isatty():
+        assert progress_bar(items, None, 2) is items
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert interactive()
+    bar = progress_bar(items, None, 2)
+    assert bar is not items and list(bar) == items
+    bar.close()
