@@ -544,8 +544,8 @@ class PropertyMaps:
         cmap : str
             Matplotlib colour map of the maps.
         ncols : int, optional
-            Panels per row (maps only); by default all in one row, or three
-            per row for more than three maps without ``uncertainty``.
+            Panels per row; three by default. With ``uncertainty`` the
+            uncertainty panels follow in rows of their own below the maps.
 
         Returns
         -------
@@ -556,7 +556,7 @@ class PropertyMaps:
         names = self._plot_names(names)
         n = len(names)
         if ncols is None:
-            ncols = n if (uncertainty or n <= 3) else 3
+            ncols = min(n, 3)
         nrows_maps = -(-n // ncols)
         nrows = 2 * nrows_maps if uncertainty else nrows_maps
         figure = plt.figure(figsize=(4.2 * ncols, 3.6 * nrows), layout="constrained")

@@ -302,3 +302,17 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     with pytest.raises(ImportError, match=r"picasso_astro\[plot\]"):
         make_maps().plot()
+
+
+def test_plot_with_uncertainty_keeps_rows_of_three():
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = make_maps().plot(uncertainty=True)
+    try:
+        width, height = figure.get_size_inches()
+        assert width <= 3 * 4.2 + 1e-6 and height >= 2 * 3.6 - 1e-6
+    finally:
+        plt.close(figure)
