@@ -328,6 +328,7 @@ def test_output_directory_problems_are_named(galaxy_files, tiny_model_dir, tmp_p
     try:
         with pytest.raises(PicassoInputError, match="could not write the summary"):
             predict_to_files(galaxy_files[:5], tmp_path / "a", model=tiny_model_dir)
+
         # An interruption on its way is not replaced by the summary's error.
         def interrupt(row):
             raise KeyboardInterrupt
