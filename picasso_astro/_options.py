@@ -112,6 +112,10 @@ class PreparationOptions:
         """Return a copy with some options changed (validated)."""
         return dataclasses.replace(self, **self.check(overrides))
 
+    def cutout_or(self, default):
+        """Return the ``cutout`` option, or ``default`` (the model's) when unset."""
+        return default if self.cutout is None else self.cutout
+
     def recorded(self):
         """Return the options that a model records (`RECORDED`) as a dict."""
         return {key: getattr(self, key) for key in self.RECORDED}

@@ -58,7 +58,7 @@ def _check_radii_used(targets, loaded, options):
     """Warn when the targets' half-light radii would be ignored."""
     if targets.half_light_radii is None:
         return
-    cutout = options.cutout if options.cutout is not None else loaded.config.cutout
+    cutout = options.cutout_or(loaded.config.cutout)
     if isinstance(cutout, dict) and cutout.get("kind") == "half_light":
         return
     msg = (

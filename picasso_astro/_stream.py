@@ -70,7 +70,7 @@ def _field_payload(fld, target, config, options):
     prepared = prepare_target(
         fld.images(),
         target.coord,
-        size=options.cutout if options.cutout is not None else config.cutout,
+        size=options.cutout_or(config.cutout),
         options=options,
         name=target.name,
         half_light_radius=target.half_light_radius,

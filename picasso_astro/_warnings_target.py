@@ -20,6 +20,8 @@ __all__ = [
 
 #: Images given as cutouts with a side this long look like whole frames.
 LARGE_IMAGE_PIXELS = 1024
+#: Pixels that are not the target for other reasons than being sky.
+NOT_TARGET = MaskBit.OFF_IMAGE | MaskBit.BAD_PIXEL | MaskBit.STAR | MaskBit.NEIGHBOUR
 #: A map with more than this fraction off the image, bad or under other sources.
 MOSTLY_MASKED = 0.5
 
@@ -76,7 +78,7 @@ def target_warnings(name, bitmask, info, reference, *, whole_image=False):
                 "source), not a resolved galaxy",
             )
         )
-    masked = (bitmask & int(masked_bits())) != 0
+    masked = (bitmask & int(NOT_TARGET)) != 0
     if masked.mean() > MOSTLY_MASKED:
         found.append(
             (
@@ -85,7 +87,7 @@ def target_warnings(name, bitmask, info, reference, *, whole_image=False):
                 "covered by stars and neighbours",
             )
         )
-    footprint = (bitmask & int(MaskBit.SKY | masked_bits())) == 0
+    footprint = (bitmask & int(MaskBit.SKY | NOT_TARGET)) == 0
     edge = np.concatenate(
         [footprint[0], footprint[-1], footprint[:, 0], footprint[:, -1]]
     )
@@ -98,11 +100,6 @@ def target_warnings(name, bitmask, info, reference, *, whole_image=False):
             )
         )
     return found
-
-
-def masked_bits():
-    """Return the bits of pixels that are not the target for other reasons than sky."""
-    return MaskBit.OFF_IMAGE | MaskBit.BAD_PIXEL | MaskBit.STAR | MaskBit.NEIGHBOUR
 
 
 def flag_out_of_range(prepared, input_range):

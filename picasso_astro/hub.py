@@ -227,15 +227,19 @@ def read_config(path):
     config : `~picasso_astro.config.ModelConfig`
     """
     path = Path(path)
+    return ModelConfig.from_dict(_config_dict(path), source=str(path))
+
+
+def _config_dict(path):
+    """Return the JSON object of a ``config.json``, or say why it cannot be read."""
     try:
-        config = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         msg = f"no {CONFIG_NAME} in {path.parent}: not a picasso_astro model directory"
         raise PicassoModelError(msg) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         msg = f"{path} is not valid JSON ({exc}); the file is damaged"
         raise PicassoModelError(msg) from None
-    return ModelConfig.from_dict(config, source=str(path))
 
 
 def _check_weights(network, weights, source):
@@ -278,7 +282,9 @@ def load_model_directory(directory):
     from safetensors.torch import load
 
     directory = Path(directory)
-    config = read_config(directory / CONFIG_NAME)
+    config_path = directory / CONFIG_NAME
+    raw_config = _config_dict(config_path)
+    config = ModelConfig.from_dict(raw_config, source=str(config_path))
     weights_path = directory / WEIGHTS_NAME
     if not weights_path.is_file():
         pickles = sorted(
@@ -300,7 +306,7 @@ def load_model_directory(directory):
     except (SafetensorError, OSError, ValueError) as exc:
         msg = f"{weights_path} is not a readable safetensors file ({exc})"
         raise PicassoModelError(msg) from None
-    _check_integrity(directory, json.loads((directory / CONFIG_NAME).read_text()), data)
+    _check_integrity(directory, raw_config, data)
     network = config.build_network()
     _check_weights(network, weights, weights_path)
     _check_bin_edges(network, weights, directory)
