@@ -44,9 +44,16 @@ class ModelConfig:
     Parameters
     ----------
     properties : dict
-        Property name to ``{"bin_edges": [...]}``, in output order.
+        Property name to ``{"bin_edges": [...]}``, in output order, with an
+        optional ``"sigma_scale"``: the factor on the predicted uncertainty
+        fitted on validation galaxies (see
+        `~picasso_astro.training.evaluate.calibrate_uncertainty`).
     width, depth, groups : int
         U-Net architecture (see `~picasso_astro.model.PicassoUNet`).
+    norm, upsample : str
+        Normalisation and decoder up-sampling of the U-Net. New models are
+        local (``"batch"``, ``"bilinear"``); a ``config.json`` without them is
+        of a model 0.1 (``"group"``, ``"transpose"``).
     bands : list of str
         Input bands in channel order.
     pixel_scale : float
@@ -76,6 +83,8 @@ class ModelConfig:
     width: int = 32
     depth: int = 4
     groups: int = 8
+    norm: str = "batch"
+    upsample: str = "bilinear"
     bands: list = field(default_factory=lambda: list(BANDS))
     pixel_scale: float = PIXEL_SCALE
     softening: dict = field(default_factory=lambda: dict(DEFAULT_SOFTENING))
@@ -108,6 +117,8 @@ class ModelConfig:
                 "width": self.width,
                 "depth": self.depth,
                 "groups": self.groups,
+                "norm": self.norm,
+                "upsample": self.upsample,
             },
             "bands": list(self.bands),
             "pixel_scale": self.pixel_scale,
@@ -166,6 +177,13 @@ class ModelConfig:
             fail(f"bands must be {list(BANDS)}, not {bands}")
         if arch.get("in_channels") != len(bands) + 1:
             fail("architecture.in_channels must be the number of bands plus one")
+        norm = arch.get("norm", "group")
+        upsample = arch.get("upsample", "transpose")
+        if norm not in ("batch", "group") or upsample not in ("bilinear", "transpose"):
+            fail(
+                f"architecture norm {norm!r} or upsample {upsample!r} unknown; "
+                "norm is 'batch' or 'group', upsample 'bilinear' or 'transpose'"
+            )
         if scaling.get("kind") != "asinh" or not scaling.get("validity_channel"):
             fail(f"unsupported input_scaling {scaling!r}")
         softening = scaling.get("softening", {})
@@ -183,6 +201,13 @@ class ModelConfig:
                 or any(b <= a for a, b in pairwise(edges))
             ):
                 fail(f"property {name!r} needs increasing bin_edges")
+            scale = spec.get("sigma_scale", 1.0)
+            if not (
+                isinstance(scale, int | float)
+                and not isinstance(scale, bool)
+                and 0 < scale < 100
+            ):
+                fail(f"property {name!r}: sigma_scale must be a positive number")
         preprocessing = _recorded_preparation(config, fail)
         input_range = _input_range(config, fail)
         try:
@@ -191,6 +216,8 @@ class ModelConfig:
                 width=int(arch["width"]),
                 depth=int(arch["depth"]),
                 groups=int(arch.get("groups", 8)),
+                norm=norm,
+                upsample=upsample,
                 bands=bands,
                 pixel_scale=pixel_scale,
                 softening={b: float(v) for b, v in softening.items()},
@@ -208,13 +235,18 @@ class ModelConfig:
         """Return a freshly initialised `~picasso_astro.model.PicassoUNet`."""
         from .model import PicassoUNet
 
-        return PicassoUNet(
+        network = PicassoUNet(
             self.in_channels,
             {name: spec["bin_edges"] for name, spec in self.properties.items()},
             width=self.width,
             depth=self.depth,
             groups=self.groups,
+            norm=self.norm,
+            upsample=self.upsample,
         )
+        for name, spec in self.properties.items():
+            network.heads[name].sigma_scale = float(spec.get("sigma_scale", 1.0))
+        return network
 
 
 def _recorded_preparation(config, fail):

@@ -59,3 +59,77 @@ def test_unet_rejects_bad_architecture():
         PicassoUNet(6, {"sfr": [0, 1]}, depth=0)
     with pytest.raises(ValueError, match="increasing"):
         PicassoUNet(6, {"sfr": [1, 0]})
+
+
+def _tiny_unet(norm, upsample, seed=0):
+    torch.manual_seed(seed)
+    network = PicassoUNet(
+        6,
+        {"stellar_mass": [3.0, 6.0, 9.0, 12.0]},
+        width=4,
+        depth=2,
+        groups=2,
+        norm=norm,
+        upsample=upsample,
+    )
+    # Non-trivial frozen statistics, as after training.
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return network.eval()
+
+
+def _central_values(network, image, y0, x0, size=32):
+    with torch.no_grad():
+        value, _ = network.predict(image)
+    return value[0, 0, y0 : y0 + size, x0 : x0 + size]
+
+
+@pytest.mark.parametrize(("norm", "local"), [("batch", True), ("group", False)])
+def test_maps_do_not_depend_on_the_cutout_with_frozen_normalisation(norm, local):
+    """A local network gives the same pixels in a larger or shifted cutout."""
+    network = _tiny_unet(norm, "bilinear")
+    rng = np.random.default_rng(1)
+    canvas = torch.from_numpy(rng.normal(size=(1, 6, 192, 192)).astype(np.float32))
+    canvas[:, :, 80:112, 80:112] *= 20  # a bright galaxy in the middle
+    small = canvas[:, :, 48:144, 48:144]  # 96 px around it
+    shifted = canvas[:, :, 32:144, 48:160]  # 112 x 112, offset by 16 px
+    reference = _central_values(network, canvas, 80, 80)
+    in_small = _central_values(network, small, 32, 32)
+    in_shifted = _central_values(network, shifted, 48, 32)
+    for other in (in_small, in_shifted):
+        difference = float((other - reference).abs().max())
+        if local:
+            assert difference < 1e-4
+        else:
+            assert difference > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("upsample", "flat"), [("bilinear", True), ("transpose", False)]
+)
+def test_bilinear_upsampling_leaves_no_checkerboard(upsample, flat):
+    network = _tiny_unet("batch", upsample)
+    with torch.no_grad():
+        value, _ = network.predict(torch.ones(1, 6, 96, 96))
+    centre = value[0, 0, 32:64, 32:64]
+    spread = float(centre.max() - centre.min())
+    if flat:
+        assert spread < 1e-4
+    else:
+        assert spread > 1e-3
+
+
+def test_new_configs_are_local_and_old_ones_keep_their_layers():
+    from picasso_astro.config import ModelConfig
+
+    config = ModelConfig(width=4, depth=2)
+    assert (config.norm, config.upsample) == ("batch", "bilinear")
+    round_trip = ModelConfig.from_dict(config.to_dict())
+    assert (round_trip.norm, round_trip.upsample) == ("batch", "bilinear")
+    legacy = config.to_dict()
+    del legacy["architecture"]["norm"], legacy["architecture"]["upsample"]
+    old = ModelConfig.from_dict(legacy)
+    assert (old.norm, old.upsample) == ("group", "transpose")
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in old.build_network().modules())

@@ -73,6 +73,22 @@ def _fail(error):
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--no-augment", is_flag=True, help="No flips, rotations or noise.")
 @click.option(
+    "--brightness",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Brightness augmentation: flux and surface-density truth scaled by up "
+    "to this many dex either way (0: off).",
+)
+@click.option(
+    "--balance",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Rarity weighting of the loss: pixels of rare values (bright centres) "
+    "weigh more (0: off).",
+)
+@click.option(
     "--stop-after",
     default=None,
     type=click.IntRange(1),
@@ -97,6 +113,8 @@ def fit_command(
     seed,
     workers,
     no_augment,
+    brightness,
+    balance,
     stop_after,
     name,
     revision,
@@ -133,6 +151,8 @@ def fit_command(
             seed=seed,
             num_workers=workers,
             augment=not no_augment,
+            brightness=brightness,
+            balance=balance,
         )
         if resume and epochs is None:
             train_config = None  # the run's own recipe and length

@@ -5,6 +5,7 @@ import torch
 
 from ..exceptions import PicassoInputError
 from ..preprocess import to_model_input
+from ..properties import PROPERTIES
 from ._loss import pixel_weights
 
 __all__ = [
@@ -229,6 +230,16 @@ class TrainingPairs(torch.utils.data.Dataset):
         For items without ``clean_images`` but with ``noise``: add fresh noise
         of ``f * noise`` with ``f`` uniform in ``[0, extra_noise]`` (the image
         keeps its own noise, so this lowers the S/N a little).
+    brightness : float
+        Scale each galaxy's images by ``10**d``, ``d`` uniform in
+        ``[-brightness, brightness]``, and add ``d`` to its surface-density
+        truth (the same galaxy with more or less mass at the same distance);
+        a dimmed image gets noise added back up to its own sky noise. 0: off.
+    balance : float
+        Rarity weighting of the loss (see
+        `~picasso_astro.training._loss.pixel_weights`).
+    bin_edges : dict of str to sequence of float, optional
+        The model's bins, counted by ``balance``.
     """
 
     def __init__(
@@ -243,6 +254,9 @@ class TrainingPairs(torch.utils.data.Dataset):
         seed=0,
         sky_weight=0.1,
         extra_noise=0.0,
+        brightness=0.0,
+        balance=0.0,
+        bin_edges=None,
     ):
         self.dataset = dataset
         self.property_names = tuple(property_names)
@@ -262,6 +276,12 @@ class TrainingPairs(torch.utils.data.Dataset):
         self.seed = int(seed)
         self.sky_weight = float(sky_weight)
         self.extra_noise = float(extra_noise)
+        self.brightness = float(brightness)
+        self.balance = float(balance)
+        self.bin_edges = bin_edges
+        self.extensive = np.array(
+            [PROPERTIES[name].surface_density for name in self.property_names]
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -291,6 +311,8 @@ class TrainingPairs(torch.utils.data.Dataset):
                 scale = np.float32(rng.uniform(0, self.extra_noise))
                 draw = rng.standard_normal(images.shape).astype(np.float32)
                 images = images + scale * noise * draw
+            if self.brightness > 0:
+                images, truth = self._scale_brightness(images, truth, noise, rng)
             arrays = _augment(
                 {
                     "images": images,
@@ -306,7 +328,13 @@ class TrainingPairs(torch.utils.data.Dataset):
             contaminant = arrays["contaminant"]
         loss_mask = mask if contaminant is None else mask | contaminant
         weight = pixel_weights(
-            truth, valid, loss_mask, self.property_names, sky_weight=self.sky_weight
+            truth,
+            valid,
+            loss_mask,
+            self.property_names,
+            sky_weight=self.sky_weight,
+            balance=self.balance,
+            bin_edges=self.bin_edges,
         )
         x = to_model_input(images, mask, softening=self.softening)
         ny, nx = mask.shape
@@ -321,3 +349,14 @@ class TrainingPairs(torch.utils.data.Dataset):
             "truth": np.ascontiguousarray(np.nan_to_num(truth), dtype=np.float32),
             "weight": np.ascontiguousarray(weight, dtype=np.float32),
         }
+
+    def _scale_brightness(self, images, truth, noise, rng):
+        dex = rng.uniform(-self.brightness, self.brightness)
+        factor = np.float32(10.0**dex)
+        images = images * factor
+        if noise is not None and factor < 1:
+            draw = rng.standard_normal(images.shape).astype(np.float32)
+            images = images + np.sqrt(1 - factor**2) * noise * draw
+        truth = truth.copy()
+        truth[self.extensive] += np.float32(dex)
+        return images, truth

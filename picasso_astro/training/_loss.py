@@ -13,7 +13,9 @@ __all__ = [
 ]
 
 
-def pixel_weights(truth, valid, mask, property_names, *, sky_weight=0.1):
+def pixel_weights(
+    truth, valid, mask, property_names, *, sky_weight=0.1, balance=0.0, bin_edges=None
+):
     """Per-pixel loss weights of one galaxy, so that empty sky does not dominate.
 
     Parameters
@@ -34,12 +36,23 @@ def pixel_weights(truth, valid, mask, property_names, *, sky_weight=0.1):
         pixels; they teach the network to predict the floor away from the galaxy.
         Invalid pixels of other properties (metallicity without gas, age without
         stars) are undefined and get weight 0.
+    balance : float
+        Rarity weighting: a valid pixel whose truth falls in a bin holding
+        ``n_k`` of the image's ``n`` valid pixels (``m`` bins occupied) weighs
+        ``(n / (m n_k))**balance``, renormalised to a mean of 1 and capped at
+        `MAX_RARITY_WEIGHT`, so that the few
+        pixels of a bright centre count as much as the many of the outskirts.
+        0 (the default) weighs valid pixels equally.
+    bin_edges : dict of str to sequence of float, optional
+        The bins counted for ``balance``; each property's default bins if
+        omitted.
 
     Returns
     -------
     weight : `~numpy.ndarray`
-        ``(P, ny, nx)`` float32: 1 on valid pixels, ``sky_weight * n_valid /
-        n_sky`` on sky pixels, 0 on masked and undefined pixels.
+        ``(P, ny, nx)`` float32: 1 on valid pixels (with ``balance``, their
+        rarity weights), ``sky_weight * n_valid / n_sky`` on sky pixels, 0 on
+        masked and undefined pixels.
     """
     truth = np.asarray(truth, dtype=np.float32)
     good = ~np.asarray(mask, dtype=bool)
@@ -52,6 +65,10 @@ def pixel_weights(truth, valid, mask, property_names, *, sky_weight=0.1):
         valid = finite & (np.where(finite, truth, -np.inf) > floors)
     valid = np.asarray(valid, dtype=bool) & finite & good
     weight = valid.astype(np.float32)
+    if balance > 0:
+        for p, name in enumerate(property_names):
+            edges = (bin_edges or {}).get(name, PROPERTIES[name].bin_edges)
+            weight[p][valid[p]] = _rarity_weights(truth[p][valid[p]], edges, balance)
     for p, name in enumerate(property_names):
         if not PROPERTIES[name].surface_density or sky_weight <= 0:
             continue
@@ -61,6 +78,22 @@ def pixel_weights(truth, valid, mask, property_names, *, sky_weight=0.1):
             per_pixel = sky_weight * max(int(valid[p].sum()), 1) / n_sky
             weight[p][sky] = per_pixel
     return weight
+
+
+#: The most a pixel can weigh under ``balance``: one odd pixel in a bin of its
+#: own must not dominate its galaxy.
+MAX_RARITY_WEIGHT = 10.0
+
+
+def _rarity_weights(values, edges, exponent):
+    if values.size == 0:
+        return values
+    bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    counts = np.bincount(bins, minlength=len(edges) - 1)
+    occupied = np.count_nonzero(counts)
+    weights = (values.size / (occupied * counts[bins])) ** exponent
+    weights = weights / weights.mean()
+    return np.minimum(weights, MAX_RARITY_WEIGHT).astype(np.float32)
 
 
 def quantized_regression_loss(

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._inference import resolve_device
 from ..exceptions import PicassoInputError
 from ..preprocess import to_model_input
 from ..properties import PROPERTIES
@@ -23,6 +24,7 @@ from ._data import dataset_property_names, normalize_item
 
 __all__ = [
     "RADIUS_BINS",
+    "calibrate_uncertainty",
     "evaluate",
     "fit_colour_ml_baseline",
     "format_table",
@@ -168,6 +170,76 @@ def _stats(residual):
     }
 
 
+def _predictions(network, config, dataset, indices, device):
+    """Yield ``(item, value, sigma)`` for each galaxy, as numpy arrays."""
+    for index in indices:
+        item = normalize_item(dataset[index], index=index)
+        x = torch.from_numpy(
+            to_model_input(item["images"], item["mask"], softening=config.softening)
+        )
+        with torch.no_grad():
+            value, sigma = network.predict(x[None].to(device))
+        yield item, value[0].float().cpu().numpy(), sigma[0].float().cpu().numpy()
+
+
+def calibrate_uncertainty(model, dataset, *, indices=None, device="auto", snr_min=3.0):
+    """Fit each property's ``sigma_scale`` on held-out galaxies.
+
+    The scale is the 68.27th percentile of ``|predicted - true| / sigma`` over
+    the pixels that `evaluate` scores, so that 68 % of true values fall within
+    the scaled 1-sigma interval there.
+
+    Parameters
+    ----------
+    model : `~picasso_astro.hub.PicassoModel`
+        Its configuration and network heads get the fitted scales.
+    dataset : `torch.utils.data.Dataset`
+        Galaxies with truth, never used for training.
+    indices : sequence of int, optional
+        The galaxies to use (all by default).
+    device : str
+    snr_min : float
+        Pixels count when their r-band S/N exceeds this.
+
+    Returns
+    -------
+    scales : dict of str to float
+        Property name to its scale (properties without truth are left as they
+        were and not listed).
+    """
+    device = resolve_device(device)
+    network = model.network.to(device).eval()
+    for head in network.heads.values():
+        head.sigma_scale = 1.0
+    names = dataset_property_names(dataset)
+    properties = [n for n in model.property_names if n in names]
+    ratios = {name: [] for name in properties}
+    indices = list(range(len(dataset)) if indices is None else indices)
+    for item, value, sigma in _predictions(
+        network, model.config, dataset, indices, device
+    ):
+        snr = item["images"][2] / _noise_r(item)
+        for name in properties:
+            t, o = names.index(name), model.property_names.index(name)
+            select = _valid(item, t, name) & (snr > snr_min) & (sigma[o] > 0)
+            ratios[name].append(
+                np.abs(value[o][select] - item["truth"][t][select]) / sigma[o][select]
+            )
+    scales = {}
+    for name in properties:
+        ratio = np.concatenate(ratios[name]) if ratios[name] else np.zeros(0)
+        if ratio.size < 100:
+            continue
+        scales[name] = round(float(np.percentile(ratio, 68.27)), 4)
+        network.heads[name].sigma_scale = scales[name]
+        model.config.properties[name]["sigma_scale"] = scales[name]
+    for name in model.property_names:
+        network.heads[name].sigma_scale = float(
+            model.config.properties[name].get("sigma_scale", 1.0)
+        )
+    return scales
+
+
 def evaluate(
     model,
     dataset,
@@ -216,7 +288,6 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from ..hub import load_model
-    from .trainer import resolve_device
 
     model = load_model(model)
     device = resolve_device(device)
@@ -253,15 +324,10 @@ def evaluate(
         for n in properties
     }
     rng = np.random.default_rng(0)
-    for index in tqdm(indices, disable=not progress, desc="evaluate"):
-        item = normalize_item(dataset[index], index=index)
-        x = torch.from_numpy(
-            to_model_input(item["images"], item["mask"], softening=config.softening)
-        )
-        with torch.no_grad():
-            value, sigma = network.predict(x[None].to(device))
-        value = value[0].float().cpu().numpy()
-        sigma = sigma[0].float().cpu().numpy()
+    predictions = _predictions(network, config, dataset, indices, device)
+    for item, value, sigma in tqdm(
+        predictions, total=len(indices), disable=not progress, desc="evaluate"
+    ):
         snr = item["images"][2] / _noise_r(item)
         if item.get("r_half_pix") is not None:
             r_half = float(np.asarray(item["r_half_pix"]))

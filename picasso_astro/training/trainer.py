@@ -45,6 +45,7 @@ from ._checkpoint import (
 )
 from ._data import TrainingPairs, dataset_property_names, split_indices
 from ._loss import quantized_regression_loss
+from .evaluate import calibrate_uncertainty
 from .export import write_model
 
 __all__ = [
@@ -89,6 +90,13 @@ class TrainConfig:
     extra_noise : float
         Added-noise augmentation for data without noise-free images (see
         `~picasso_astro.training._data.TrainingPairs`).
+    brightness : float
+        Brightness augmentation: each galaxy's flux (and its surface-density
+        truth) scaled by ``10**d`` with ``d`` uniform in ``[-brightness,
+        brightness]`` dex (0: off).
+    balance : float
+        Exponent of the rarity weighting of each image's valid pixels (0: off;
+        see `~picasso_astro.training._loss.pixel_weights`).
     val_fraction : float
         Galaxies held out for validation (and evaluation).
     seed : int
@@ -109,6 +117,8 @@ class TrainConfig:
     value_weight: float = 1.0
     augment: bool = True
     extra_noise: float = 0.3
+    brightness: float = 0.3
+    balance: float = 0.5
     val_fraction: float = 0.1
     seed: int = 0
     num_workers: int = 0
@@ -128,9 +138,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values):
-        """Build from `to_dict` output, ignoring unknown keys."""
+        """Build from `to_dict` output, ignoring unknown keys.
+
+        Recipes recorded before an option existed had it off.
+        """
         names = {f.name for f in fields(cls)}
+        values = {**_OPTIONS_ADDED_LATER, **values}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+_OPTIONS_ADDED_LATER = {"brightness": 0.0, "balance": 0.0}
 
 
 @dataclass
@@ -292,6 +309,38 @@ def _evaluate_loss(network, loader, edges, tcfg, device, amp):
     return total / weight, {k: v / weight for k, v in per.items()}
 
 
+#: Batches of training galaxies over which normalisation statistics are
+#: re-measured after each epoch.
+NORM_CALIBRATION_BATCHES = 50
+
+
+def recalibrate_norm(network, loader, device, *, max_batches=NORM_CALIBRATION_BATCHES):
+    """Re-measure the BatchNorm statistics of ``network`` with its final weights.
+
+    The running averages kept during training mix statistics of earlier
+    weights; the network is evaluated with these frozen statistics, so they
+    are measured again, as plain averages over up to ``max_batches`` batches.
+    Networks without BatchNorm are left as they are.
+    """
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = network.training
+    network.train()
+    with torch.no_grad():
+        for number, batch in enumerate(loader):
+            if number >= max_batches:
+                break
+            network(batch["x"].to(device, memory_format=torch.channels_last))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    network.train(was_training)
+
+
 def fit(
     dataset,
     out_dir,
@@ -396,6 +445,8 @@ def fit(
         "multiple": network.multiple,
         "seed": tcfg.seed,
         "sky_weight": tcfg.sky_weight,
+        "balance": tcfg.balance,
+        "bin_edges": {n: s["bin_edges"] for n, s in model_config.properties.items()},
     }
     train_pairs = TrainingPairs(
         dataset,
@@ -403,6 +454,7 @@ def fit(
         indices=train_idx,
         augment=tcfg.augment,
         extra_noise=tcfg.extra_noise,
+        brightness=tcfg.brightness,
         **common,
     )
     sampler = torch.utils.data.DistributedSampler(
@@ -537,6 +589,11 @@ def fit(
             dist.all_reduce(sums)
             running, count = float(sums[0]), float(sums[1])
             per = dict(zip(per, (float(v) for v in sums[2:]), strict=True))
+        recalibrate_norm(
+            network,
+            torch.utils.data.DataLoader(train_pairs, shuffle=False, **loader_options),
+            device,
+        )
         if rank != 0:
             continue
         record = {
@@ -590,6 +647,11 @@ def fit(
     }
     model_out = PicassoModel(network.cpu(), result_config, source=str(out_dir))
     if rank == 0 and end_epoch >= tcfg.epochs:
+        if val_idx:
+            scales = calibrate_uncertainty(
+                model_out, dataset, indices=val_idx, device="cpu"
+            )
+            result_config.provenance["training"]["sigma_scale"] = scales
         write_model(model_out, out_dir / "model", overwrite=True)
     if distributed:
         import torch.distributed as dist

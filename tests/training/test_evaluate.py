@@ -30,7 +30,9 @@ def trained(tmp_path_factory):
     fit(
         galaxies,
         run,
-        train_config=TrainConfig(epochs=6, batch_size=4, lr=1e-2, val_fraction=0.25),
+        train_config=TrainConfig(
+            epochs=10, batch_size=4, lr=1e-2, val_fraction=0.25, brightness=0.0
+        ),
         model_config=config,
         device="cpu",
         progress=False,
@@ -186,3 +188,30 @@ def test_cli_fit_evaluate_export(tmp_path, monkeypatch):
         ["--data", str(data), "--out", str(tmp_path / "r2"), "--device", "abacus"],
     )
     assert bad.exit_code != 0 and "unknown device" in bad.output
+
+
+def test_calibrated_uncertainty_covers_68_percent_and_is_saved(trained, tmp_path):
+    from picasso_astro.hub import load_model, save_model
+    from picasso_astro.training.evaluate import calibrate_uncertainty
+
+    galaxies, run = trained
+    split = json.loads((run / "split.json").read_text())
+    model = load_model(run / "model")
+    before = evaluate(model, galaxies, indices=split["val"], device="cpu")
+    scales = calibrate_uncertainty(model, galaxies, indices=split["val"], device="cpu")
+    assert set(scales) <= set(PROPERTY_NAMES) and scales
+    after = evaluate(model, galaxies, indices=split["val"], device="cpu")
+    for name in scales:
+        coverage = after["properties"][name]["calibration"]["coverage_68"]
+        assert coverage == pytest.approx(0.6827, abs=0.01), name
+        sigma_ratio = (
+            after["properties"][name]["calibration"]["median_sigma"]
+            / before["properties"][name]["calibration"]["median_sigma"]
+        )
+        assert sigma_ratio == pytest.approx(scales[name], rel=1e-3)
+    # the scales travel in config.json and are applied when loaded again
+    save_model(model, tmp_path / "calibrated")
+    again = load_model(tmp_path / "calibrated")
+    for name, scale in scales.items():
+        assert again.config.properties[name]["sigma_scale"] == scale
+        assert again.network.heads[name].sigma_scale == scale

@@ -218,7 +218,11 @@ def test_measured_noise_constants_match_the_real_frames(shared_data):
     np.testing.assert_allclose(real, MEASURED_FIELDS[field]["noise"], rtol=0.1)
     mock_noise = np.median(
         [
-            mock_sky_noise(make_mock(galaxy_seed(2, i), size=64, field=field))
+            mock_sky_noise(
+                make_mock(
+                    galaxy_seed(2, i), size=64, field=field, overrides={"redshift": 0.1}
+                )
+            )
             for i in range(3)
         ],
         axis=0,

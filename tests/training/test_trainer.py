@@ -116,6 +116,25 @@ def test_pixel_weights_balance_sky_and_drop_masked_and_undefined():
     assert w_auto[0].sum() == 19
 
 
+def test_balance_lifts_the_rare_pixels_of_a_bright_centre():
+    truth = np.full((1, 20, 20), 6.5, np.float32)
+    truth[0, 9:11, 9:11] = 10.5  # four central pixels in a bin of their own
+    valid = np.ones_like(truth, bool)
+    mask = np.zeros((20, 20), bool)
+    plain = pixel_weights(truth, valid, mask, ("stellar_mass",), sky_weight=0.0)
+    balanced = pixel_weights(
+        truth, valid, mask, ("stellar_mass",), sky_weight=0.0, balance=0.5
+    )
+    assert np.all(plain[0] == 1)
+    centre, outskirts = balanced[0, 10, 10], balanced[0, 0, 0]
+    assert centre / outskirts == pytest.approx(np.sqrt(396 / 4), rel=1e-5)
+    assert balanced[0].mean() == pytest.approx(1.0, rel=1e-5)
+    # one odd pixel in a bin of its own is capped
+    truth[0, 0, 0] = 3.5
+    capped = pixel_weights(truth, valid, mask, ("stellar_mass",), balance=1.0)
+    assert capped.max() <= 10.0
+
+
 # ------------------------------------------------------------------ the data
 
 
@@ -179,6 +198,40 @@ def test_training_pairs_scaling_padding_and_augmentation(galaxies):
     )
 
 
+def test_brightness_augmentation_scales_flux_and_surface_densities_together():
+    item = {
+        "images": np.full((5, 16, 16), 2.0, np.float32),
+        "mask": np.zeros((16, 16), bool),
+        "truth": np.stack(
+            [np.full((16, 16), v, np.float32) for v in (8.0, -2.0, 9.5)]
+        ),
+        "noise": np.full(5, 1e-6, np.float32),
+    }
+    names = ("stellar_mass", "sfr", "stellar_age")
+
+    class One:
+        property_names = names
+
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return item
+
+    pairs = TrainingPairs(One(), names, augment=True, brightness=0.5, seed=3)
+    shifts = []
+    for epoch in range(6):
+        pairs.set_epoch(epoch)
+        out = pairs[0]
+        flux = np.sinh(out["x"][2]) * 0.12  # undo the asinh scaling of r
+        dex = np.log10(np.median(flux) / 2.0)
+        np.testing.assert_allclose(out["truth"][0], 8.0 + dex, atol=2e-3)
+        np.testing.assert_allclose(out["truth"][1], -2.0 + dex, atol=2e-3)
+        np.testing.assert_allclose(out["truth"][2], 9.5)  # age does not scale
+        shifts.append(dex)
+    assert max(np.abs(shifts)) <= 0.5 and np.ptp(shifts) > 0.1
+
+
 def test_unknown_property_is_a_clear_error(galaxies):
     with pytest.raises(PicassoInputError, match="no truth for hi"):
         TrainingPairs(galaxies, ["stellar_mass", "hi"])
@@ -206,7 +259,10 @@ def test_resolve_device():
 
 
 def test_fit_learns_and_writes_a_run(galaxies, tmp_path):
-    config = TrainConfig(epochs=6, batch_size=4, lr=1e-2, val_fraction=0.25)
+    # brightness off: the synthetic truth is not proportional to the flux
+    config = TrainConfig(
+        epochs=6, batch_size=4, lr=1e-2, val_fraction=0.25, brightness=0.0
+    )
     result = fit(
         galaxies,
         tmp_path,

@@ -61,8 +61,10 @@ def draw_galaxy(rng, log_mstar=None):
     log_re_b, scatter_b = rel.spheroid_effective_radius(log_mbulge)
     log_re_b = log_re_b + rng.normal(0, scatter_b)
     p["log_re_bulge"] = float(np.clip(log_re_b, np.log10(0.15), p["log_re_disc"] - 0.1))
+    # Up to n = 8: compact early types and massive bulges (Graham & Driver
+    # 2005, PASA 22, 118) have the steep central cusps the model must reach.
     p["sersic_n"] = float(
-        np.clip(1.5 + 3 * p["bulge_fraction"] + rng.normal(0, 0.5), 1.0, 6.0)
+        np.clip(1.5 + 3.5 * p["bulge_fraction"] + rng.normal(0, 0.8), 1.0, 8.0)
     )
     p["inclination_deg"] = float(np.degrees(np.arccos(rng.uniform(0, 1))))
     p["position_angle_deg"] = rng.uniform(0, 180)
