@@ -302,15 +302,21 @@ class PropertyMaps:
         aperture=None,
         center=None,
         footprint=True,
+        estimate="mean",
     ):
         """Sum a surface-density map to a total (e.g. stellar mass, SFR).
 
-        Each pixel of the target's footprint contributes ``10**value`` times
-        its physical area, which follows from the WCS pixel size and the
-        galaxy's distance. Masked pixels (sky outside the footprint, stars,
-        neighbours, bad or off-image pixels) and non-finite values are left
-        out, so the total of a galaxy partly covered by a star is a lower
-        limit.
+        Each pixel of the target's footprint contributes its expected linear
+        surface density times its physical area, which follows from the WCS
+        pixel size and the galaxy's distance. The expected value of
+        ``10**v`` for a pixel whose log value ``v`` has mean ``m`` and
+        standard deviation ``s`` (the map and its uncertainty) is
+        ``10**(m + ln(10) s**2 / 2)``: summing ``10**m`` instead would
+        underestimate the total of pixels whose values are uncertain.
+
+        Masked pixels (sky outside the footprint, stars, neighbours, bad or
+        off-image pixels) and non-finite values are left out, so the total
+        of a galaxy partly covered by a star is a lower limit.
 
         Parameters
         ----------
@@ -338,6 +344,9 @@ class PropertyMaps:
             pixels (still without stars, neighbours and bad pixels): what the
             network paints on the sky is not the galaxy, so use it only to see
             how much that is.
+        estimate : {"mean", "median"}
+            ``"mean"`` (the default) sums the expected linear values;
+            ``"median"`` sums ``10**value``, ignoring the uncertainty.
 
         Returns
         -------
@@ -371,8 +380,14 @@ class PropertyMaps:
         use = self._good(name, footprint)
         if aperture is not None:
             use &= self._aperture_mask(aperture, center, scale)
-        linear = np.power(10.0, nd.data[use].astype(np.float64))
-        total = linear.sum() * prop.physical_unit * pixel_kpc**2
+        if estimate not in ("mean", "median"):
+            msg = f"estimate must be 'mean' or 'median', not {estimate!r}"
+            raise PicassoInputError(msg)
+        log_value = nd.data[use].astype(np.float64)
+        if estimate == "mean" and nd.uncertainty is not None:
+            sigma = nd.uncertainty.array[use].astype(np.float64)
+            log_value = log_value + np.log(10.0) / 2 * np.nan_to_num(sigma) ** 2
+        total = np.power(10.0, log_value).sum() * prop.physical_unit * pixel_kpc**2
         return total.to(prop.physical_unit * u.kpc**2)
 
     def _aperture_mask(self, aperture, center, scale):

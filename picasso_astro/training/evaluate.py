@@ -158,6 +158,109 @@ def _valid(item, plane, name):
     return valid & ~bad
 
 
+#: The r-band surface brightness (nanomaggies per pixel) above which a
+#: galaxy's centre counts as bright: the 98th percentile of the mocks that
+#: model 0.1 was trained on, beyond which it collapsed.
+BRIGHT_CENTRE_NMGY = 6.1
+
+#: Galaxy subsets reported separately, from the mock parameters where known.
+SUBSETS = ("all", "bright_centre", "starburst", "early_type", "nearby")
+
+
+def galaxy_subsets(item):
+    """Return which of `SUBSETS` a dataset item belongs to.
+
+    ``bright_centre``: the brightest r-band pixel of the central 4 x 4 exceeds
+    `BRIGHT_CENTRE_NMGY`; from mock parameters, ``starburst``: at least
+    0.5 dex above the star-forming main sequence; ``early_type``: quenched
+    with a Sersic index of 4 or more; ``nearby``: redshift below 0.02.
+    Subsets that need parameters an item lacks are False.
+    """
+    image = item["images"][2]
+    ny, nx = image.shape
+    centre = image[ny // 2 - 2 : ny // 2 + 2, nx // 2 - 2 : nx // 2 + 2]
+    params = item.get("params") or {}
+
+    def param(key):
+        value = params.get(key, np.nan)
+        return float(value) if np.isscalar(value) else np.nan
+
+    return {
+        "all": True,
+        "bright_centre": bool(np.nanmax(centre) > BRIGHT_CENTRE_NMGY),
+        "starburst": param("delta_ms") >= 0.5,
+        "early_type": param("quenched") == 1 and param("sersic_n") >= 4,
+        "nearby": param("redshift") < 0.02,
+    }
+
+
+def _finite(values):
+    values = np.asarray(values, dtype=float)
+    return values[np.isfinite(values)]
+
+
+def _integrated_residual(name, value, sigma, truth, valid, aperture):
+    """Predicted minus true integrated value (dex) within the aperture.
+
+    Surface densities are summed as `~picasso_astro.maps.PropertyMaps.total`
+    sums them (expected linear values); other properties are averaged.
+    """
+    if PROPERTIES[name].surface_density:
+        inside = aperture & np.isfinite(truth)
+        if not inside.any():
+            return np.nan
+        expected = value[inside] + np.log(10.0) / 2 * sigma[inside].astype(float) ** 2
+        true_total = np.log10(np.sum(10.0 ** truth[inside].astype(float)))
+        return float(np.log10(np.sum(10.0**expected)) - true_total)
+    inside = aperture & valid
+    if not inside.any():
+        return np.nan
+    return float(np.mean(value[inside]) - np.mean(truth[inside]))
+
+
+def _peak_residual(value, truth, usable):
+    """Predicted minus true value (dex), 3 x 3 means about the true peak."""
+    if not usable.any():
+        return np.nan
+    y, x = np.unravel_index(np.argmax(np.where(usable, truth, -np.inf)), truth.shape)
+    box = (slice(max(y - 1, 0), y + 2), slice(max(x - 1, 0), x + 2))
+    return float(np.mean(value[box]) - np.mean(truth[box]))
+
+
+def _worst_pixels(worst):
+    worst = _finite(worst)
+    if not worst.size:
+        return {"n": 0, "min": None, "fraction_below_1dex": None}
+    return {
+        "n": int(worst.size),
+        "min": float(worst.min()),
+        "fraction_below_1dex": float(np.mean(worst < -1.0)),
+    }
+
+
+def _decile_bias(truth, residual):
+    """Mean residual in each decile of the true value (lowest first)."""
+    if truth.size < 10:
+        return None
+    edges = np.percentile(truth, np.linspace(0, 100, 11))
+    which = np.clip(np.searchsorted(edges, truth, side="right") - 1, 0, 9)
+    return [
+        float(residual[which == k].mean()) if np.any(which == k) else None
+        for k in range(10)
+    ]
+
+
+def _integrated_stats(residual):
+    residual = _finite(residual)
+    if not residual.size:
+        return {"n": 0, "scatter": None, "bias": None}
+    return {
+        "n": int(residual.size),
+        "scatter": float(np.std(residual)),
+        "bias": float(np.mean(residual)),
+    }
+
+
 def _stats(residual):
     residual = np.asarray(residual, dtype=float)
     if residual.size == 0:
@@ -320,9 +423,18 @@ def evaluate(
         baseline = {"coefficients": coefficients, "residual": [], "model": []}
 
     acc = {
-        n: {"res": [], "sigma": [], "rrel": [], "truth": [], "integrated": []}
+        n: {
+            "res": [],
+            "sigma": [],
+            "rrel": [],
+            "truth": [],
+            "integrated": [],
+            "peak": [],
+            "worst": [],
+        }
         for n in properties
     }
+    subsets = {name: [] for name in SUBSETS}
     rng = np.random.default_rng(0)
     predictions = _predictions(network, config, dataset, indices, device)
     for item, value, sigma in tqdm(
@@ -345,6 +457,8 @@ def evaluate(
         yy, xx = np.indices(snr.shape)
         rrel = np.hypot(yy - centre[0], xx - centre[1]) / r_half
         aperture = (rrel <= 2) & ~item["mask"]
+        for subset, member in galaxy_subsets(item).items():
+            subsets[subset].append(member)
         for name, o, t in zip(properties, out_planes, truth_planes, strict=True):
             truth = item["truth"][t]
             valid = _valid(item, t, name)
@@ -354,20 +468,14 @@ def evaluate(
             a["sigma"].append(sigma[o][select])
             a["rrel"].append(rrel[select])
             a["truth"].append(truth[select])
-            if PROPERTIES[name].surface_density:
-                inside = aperture & np.isfinite(truth)
-                if inside.any():
-                    true_total = np.log10(np.sum(10.0 ** truth[inside].astype(float)))
-                    pred_total = np.log10(
-                        np.sum(10.0 ** value[o][inside].astype(float))
-                    )
-                    a["integrated"].append(pred_total - true_total)
-            else:
-                inside = aperture & valid
-                if inside.any():
-                    a["integrated"].append(
-                        float(np.mean(value[o][inside]) - np.mean(truth[inside]))
-                    )
+            a["integrated"].append(
+                _integrated_residual(name, value[o], sigma[o], truth, valid, aperture)
+            )
+            a["peak"].append(_peak_residual(value[o], truth, valid & aperture))
+            worst = select & aperture
+            a["worst"].append(
+                float(np.min(value[o][worst] - truth[worst])) if worst.any() else np.nan
+            )
             if baseline is not None and name == "stellar_mass":
                 ok, colour, mu_i = _colour_features(item["images"], config.pixel_scale)
                 same = select & ok
@@ -393,7 +501,8 @@ def evaluate(
         sig = np.concatenate(a["sigma"])
         rrel = np.concatenate(a["rrel"])
         truth = np.concatenate(a["truth"])
-        integrated = np.asarray(a["integrated"], dtype=float)
+        every = np.asarray(a["integrated"], dtype=float)
+        integrated = every[np.isfinite(every)]
         profile = {"r_over_rhalf_edges": [float(e) for e in RADIUS_BINS[:-1]]}
         profile.update(n=[], bias=[], rms=[])
         for lo, hi in pairwise(RADIUS_BINS):
@@ -421,6 +530,17 @@ def evaluate(
             "integrated": integ,
             "calibration": calibration,
             "profile": profile,
+            "decile_bias": _decile_bias(truth, res),
+            "peak": _stats(_finite(a["peak"])),
+            "worst_pixel": {
+                subset: _worst_pixels(np.asarray(a["worst"])[np.asarray(member, bool)])
+                for subset, member in subsets.items()
+                if subset in ("all", "bright_centre")
+            },
+            "subsets": {
+                subset: _integrated_stats(every[np.asarray(member, bool)])
+                for subset, member in subsets.items()
+            },
         }
         keep = rng.permutation(res.size)[:20_000]
         samples[name] = {"truth": truth[keep], "predicted": truth[keep] + res[keep]}
@@ -479,6 +599,31 @@ def format_table(metrics):
             f"pixels: RMS {base['model_rms']:.3f} bias {base['model_bias']:+.3f} dex"
         )
     lines.append(f"({metrics['n_galaxies']} galaxies; {metrics['selection']})")
+    lines.append("")
+    lines.append(
+        f"{'property':<20} {'top-dec':>7} {'peak':>7} {'worst<-1':>8} "
+        + " ".join(f"{s[:13]:>13}" for s in SUBSETS[1:])
+    )
+    for name, m in metrics["properties"].items():
+        deciles = m.get("decile_bias") or [None]
+        bright = m.get("worst_pixel", {}).get("bright_centre", {})
+        cells = []
+        for subset in SUBSETS[1:]:
+            row = m.get("subsets", {}).get(subset, {})
+            text = "-"
+            if row.get("n"):
+                text = f"{row['scatter']:.2f}/{row['bias']:+.2f} ({row['n']})"
+            cells.append(f"{text:>13}")
+        lines.append(
+            f"{name:<20} {fmt(deciles[-1])} {fmt(m.get('peak', {}).get('bias'))} "
+            f"{fmt(bright.get('fraction_below_1dex'), '8.2f')} " + " ".join(cells)
+        )
+    lines.append(
+        "(top-dec: bias in the top decile of true pixel values; peak: bias of "
+        "3x3 means at the true peak; worst<-1: fraction of bright-centred "
+        "galaxies with a pixel more than 1 dex below truth; subsets: integrated "
+        "scatter/bias (n))"
+    )
     return "\n".join(lines)
 
 

@@ -114,6 +114,14 @@ def test_evaluate_metrics_plots_and_table(trained, tmp_path):
             0 <= m["calibration"]["coverage_68"] <= m["calibration"]["coverage_95"] <= 1
         )
         assert len(m["profile"]["bias"]) == len(m["profile"]["r_over_rhalf_edges"])
+        assert len(m["decile_bias"]) == 10
+        assert m["subsets"]["all"]["n"] == 4
+        assert m["subsets"]["all"]["scatter"] == pytest.approx(
+            m["integrated"]["scatter"]
+        )
+        assert m["subsets"]["starburst"]["n"] == 0  # no mock parameters
+        assert m["peak"]["n"] == 4
+        assert m["worst_pixel"]["all"]["n"] == 4
     # a few epochs give a useful stellar-mass map (truth spans about 3 dex)
     assert metrics["properties"]["stellar_mass"]["pixel"]["rms"] < 1.0
     base = metrics["baseline"]
@@ -197,16 +205,21 @@ def test_calibrated_uncertainty_covers_68_percent_and_is_saved(trained, tmp_path
     galaxies, run = trained
     split = json.loads((run / "split.json").read_text())
     model = load_model(run / "model")
-    before = evaluate(model, galaxies, indices=split["val"], device="cpu")
+    # fit calibrated the model on its validation galaxies
+    fitted = {n: model.config.properties[n].get("sigma_scale") for n in PROPERTY_NAMES}
+    assert all(fitted.values())
+    calibrated = evaluate(model, galaxies, indices=split["val"], device="cpu")
+    for head in model.network.heads.values():
+        head.sigma_scale = 1.0
+    raw = evaluate(model, galaxies, indices=split["val"], device="cpu")
     scales = calibrate_uncertainty(model, galaxies, indices=split["val"], device="cpu")
-    assert set(scales) <= set(PROPERTY_NAMES) and scales
-    after = evaluate(model, galaxies, indices=split["val"], device="cpu")
+    assert scales == pytest.approx(fitted)  # the same fit again
     for name in scales:
-        coverage = after["properties"][name]["calibration"]["coverage_68"]
+        coverage = calibrated["properties"][name]["calibration"]["coverage_68"]
         assert coverage == pytest.approx(0.6827, abs=0.01), name
         sigma_ratio = (
-            after["properties"][name]["calibration"]["median_sigma"]
-            / before["properties"][name]["calibration"]["median_sigma"]
+            calibrated["properties"][name]["calibration"]["median_sigma"]
+            / raw["properties"][name]["calibration"]["median_sigma"]
         )
         assert sigma_ratio == pytest.approx(scales[name], rel=1e-3)
     # the scales travel in config.json and are applied when loaded again
@@ -215,3 +228,22 @@ def test_calibrated_uncertainty_covers_68_percent_and_is_saved(trained, tmp_path
     for name, scale in scales.items():
         assert again.config.properties[name]["sigma_scale"] == scale
         assert again.network.heads[name].sigma_scale == scale
+
+
+def test_galaxy_subsets_from_brightness_and_mock_parameters():
+    from picasso_astro.training.evaluate import BRIGHT_CENTRE_NMGY, galaxy_subsets
+
+    images = np.zeros((5, 32, 32), np.float32)
+    item = {"images": images, "params": {"delta_ms": 0.7, "redshift": 0.05}}
+    assert galaxy_subsets(item) == {
+        "all": True,
+        "bright_centre": False,
+        "starburst": True,
+        "early_type": False,
+        "nearby": False,
+    }
+    images[2, 16, 16] = 2 * BRIGHT_CENTRE_NMGY
+    item["params"] = {"quenched": 1.0, "sersic_n": 5.5, "redshift": 0.01}
+    subsets = galaxy_subsets(item)
+    assert subsets["bright_centre"] and subsets["early_type"] and subsets["nearby"]
+    assert not subsets["starburst"]

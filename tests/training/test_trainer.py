@@ -202,9 +202,7 @@ def test_brightness_augmentation_scales_flux_and_surface_densities_together():
     item = {
         "images": np.full((5, 16, 16), 2.0, np.float32),
         "mask": np.zeros((16, 16), bool),
-        "truth": np.stack(
-            [np.full((16, 16), v, np.float32) for v in (8.0, -2.0, 9.5)]
-        ),
+        "truth": np.stack([np.full((16, 16), v, np.float32) for v in (8.0, -2.0, 9.5)]),
         "noise": np.full(5, 1e-6, np.float32),
     }
     names = ("stellar_mass", "sfr", "stellar_age")
