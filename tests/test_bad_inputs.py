@@ -2,13 +2,15 @@
 
 import numpy as np
 import pytest
-from helpers import make_band_hdus
+from astropy.io import fits
+from helpers import FAST_FRAMES, FAST_WARNING, make_band_hdus, save_tiny_model
 
 from picasso_astro import PicassoInputError, predict
 from picasso_astro.exceptions import InferredUnitWarning
 
 
 def _files(tmp_path, hdus, name="gal"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     paths = []
     for band, hdu in hdus.items():
         path = tmp_path / f"{name}-{band}.fits"
@@ -182,3 +184,149 @@ def test_pickled_weights_are_never_loaded_and_the_remedy_is_named(tmp_path):
     (folder / "pytorch_model.bin").write_bytes(b"not even a pickle")
     with pytest.raises(PicassoModelError, match=r"never loads pickled.*save_file"):
         load_model(folder)
+
+
+def _set_cd(header, cd):
+    for key in ("CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        header.remove(key, ignore_missing=True)
+    for (i, j), value in zip([(1, 1), (1, 2), (2, 1), (2, 2)], cd, strict=True):
+        header[f"CD{i}_{j}"] = value
+
+
+@pytest.mark.parametrize("band", ["u", "r"])
+def test_a_singular_cd_matrix_is_named_as_such(tmp_path, tiny_model_dir, band):
+    """Rank 1: not "0 arcsec pixels", nor "not cutouts of the same galaxy"."""
+    hdus = make_band_hdus(shape=(48, 48))
+    _set_cd(hdus[band].header, [1e-4, 1e-4, 1e-4, 1e-4])
+    with pytest.raises(PicassoInputError) as info:
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+    message = str(info.value)
+    assert f"gal-{band}.fits: the WCS is singular" in message
+    assert "rank 1" in message and "fix the CDi_j" in message
+    assert "same galaxy" not in message and "arcsec pixels" not in message
+
+
+def test_an_all_zero_cd_matrix_is_singular_too(tmp_path, tiny_model_dir):
+    hdus = make_band_hdus(shape=(48, 48))
+    _set_cd(hdus["g"].header, [0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(PicassoInputError, match=r"WCS is singular.*fix the CDi_j"):
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+
+
+@pytest.mark.parametrize(
+    ("ctypes", "problem"),
+    [
+        (("RA---XYZ", "DEC--XYZ"), r"Unrecognized projection code \(XYZ"),
+        (("RA---TAN", "RA---TAN"), "Inconsistent projection types"),
+    ],
+)
+def test_wcslib_errors_keep_their_meaning_not_their_c_source(
+    tmp_path, tiny_model_dir, ctypes, problem
+):
+    hdus = make_band_hdus(shape=(48, 48))
+    hdus["i"].header["CTYPE1"], hdus["i"].header["CTYPE2"] = ctypes
+    with pytest.raises(PicassoInputError, match=problem) as info:
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+    message = str(info.value)
+    assert "wcs.c" not in message and "ERROR 4" not in message
+    assert "fix the WCS keywords" in message and "RA---TAN" in message
+
+
+def test_a_3d_band_file_is_not_a_missing_band(tmp_path, tiny_model_dir):
+    hdus = make_band_hdus(shape=(48, 48))
+    plane = hdus["r"].data
+    hdus["r"] = fits.PrimaryHDU(np.stack([plane, plane]), header=hdus["r"].header)
+    with pytest.raises(PicassoInputError) as info:
+        predict(_files(tmp_path, hdus), model=tiny_model_dir)
+    message = str(info.value)
+    assert "gal-r.fits: the data are 3-D (shape (2, 48, 48))" in message
+    assert "expected a 2-D image" in message and "missing band" not in message
+
+
+def test_a_cube_of_the_wrong_depth_says_what_a_cube_is(tmp_path):
+    from picasso_astro.inputs import parse_inputs
+
+    cube = tmp_path / "cube.fits"
+    fits.PrimaryHDU(np.zeros((3, 20, 20), np.float32)).writeto(cube)
+    (error,) = parse_inputs([cube])
+    assert "a cube must have 5 planes (u, g, r, i, z), found 3" in str(error)
+    assert "give a five-plane cube" in str(error)
+
+
+def test_a_truncated_fits_file_says_so(tmp_path, tiny_model_dir):
+    paths = _files(tmp_path, make_band_hdus(shape=(51, 51)))
+    raw = paths[2].read_bytes()
+    paths[2].write_bytes(raw[: 2880 + 720 * 4])
+    with pytest.raises(PicassoInputError) as info:
+        predict(paths, model=tiny_model_dir)
+    message = str(info.value)
+    assert "gal-r.fits: the file is truncated" in message
+    assert "download or copy it again" in message
+    assert "reshape" not in message
+
+
+def test_a_file_cut_inside_its_header_is_damaged(tmp_path, tiny_model_dir):
+    paths = _files(tmp_path, make_band_hdus(shape=(48, 48)))
+    paths[0].write_bytes(paths[0].read_bytes()[:1000])
+    with pytest.raises(PicassoInputError, match="truncated or damaged.*again"):
+        predict(paths, model=tiny_model_dir)
+
+
+def test_a_compressed_file_cut_short_is_damaged(tmp_path, tiny_model_dir):
+    import gzip
+
+    paths = _files(tmp_path, make_band_hdus(shape=(48, 48)))
+    packed = paths[1].with_name("gal-g.fits.gz")
+    packed.write_bytes(gzip.compress(paths[1].read_bytes())[:3000])
+    paths[1].unlink()
+    paths[1] = packed
+    with pytest.raises(PicassoInputError, match="gal-g.fits.gz: the FITS file is"):
+        predict(paths, model=tiny_model_dir)
+
+
+@pytest.mark.parametrize("name", ["gal-r.png", "gal-r.fits"])
+def test_a_png_is_not_a_fits_file(tmp_path, tiny_model_dir, name):
+    paths = _files(tmp_path, make_band_hdus(shape=(48, 48)))
+    paths[2].unlink()
+    paths[2] = tmp_path / name
+    paths[2].write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    with pytest.raises(PicassoInputError) as info:
+        predict(paths, model=tiny_model_dir)
+    message = str(info.value)
+    assert f"{name}: not a FITS file (a PNG image)" in message
+    assert "needs FITS images in nanomaggies" in message
+    assert "ignore_missing_simple" not in message and "missing band" not in message
+
+
+def test_an_all_nan_band_and_an_empty_band_say_what_to_give(tmp_path, tiny_model_dir):
+    hdus = make_band_hdus(shape=(48, 48))
+    hdus["g"].data[:] = np.nan
+    with pytest.raises(PicassoInputError, match="NaN or infinite.*give a cutout"):
+        predict(_files(tmp_path / "nan", hdus), model=tiny_model_dir)
+    hdus = make_band_hdus(shape=(48, 48))
+    hdus["z"].data = np.zeros((0, 0), np.float32)
+    with pytest.raises(
+        PicassoInputError, match=r"z-band image is empty \(0 x 0 pixels\); give"
+    ):
+        predict(_files(tmp_path / "empty", hdus), model=tiny_model_dir)
+
+
+@pytest.mark.filterwarnings(FAST_WARNING)
+def test_a_corrupt_r_frame_is_named_not_called_outside(shared_data, tmp_path):
+    from astropy.coordinates import SkyCoord
+
+    field = shared_data / "sdss" / "field-004510-4-0030"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for path in field.glob("frame-*.fits.bz2"):
+        if "frame-r-" in path.name:
+            (frames / path.name).write_bytes(path.read_bytes()[:5000])
+        else:
+            (frames / path.name).symlink_to(path)
+    model = save_tiny_model(tmp_path / "model", cutout_size=64, name="tiny-64")
+    target = SkyCoord(200.48877278, 36.78051463, unit="deg")
+    with pytest.raises(PicassoInputError) as info:
+        predict(frames, targets=target, model=model, preprocessing=FAST_FRAMES)
+    message = str(info.value)
+    assert "could not read the SDSS frame" in message and "frame-r-" in message
+    assert "download it again" in message and "outside" not in message

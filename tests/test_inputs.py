@@ -78,7 +78,7 @@ def test_not_a_fits_file(tmp_path):
     bad.write_text("this is not FITS")
     results = parse_inputs([bad])
     assert isinstance(results[0], PicassoInputError)
-    assert "not a readable FITS file" in str(results[0])
+    assert "not a FITS file" in str(results[0])
 
 
 def test_empty_and_all_nan_images(tmp_path):
