@@ -330,3 +330,26 @@ def test_a_corrupt_r_frame_is_named_not_called_outside(shared_data, tmp_path):
     message = str(info.value)
     assert "could not read the SDSS frame" in message and "frame-r-" in message
     assert "download it again" in message and "outside" not in message
+
+
+def test_a_full_disk_is_named_and_leaves_no_partial_file(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    import errno
+
+    from picasso_astro import predict_to_files
+
+    def full(self, path, **kwargs):
+        with open(path, "wb") as handle:  # a partial write, then the error
+            handle.write(b"SIMPLE  =")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    paths = _files(tmp_path / "in", make_band_hdus(shape=(48, 48)))
+    monkeypatch.setattr(fits.HDUList, "writeto", full)
+    out = tmp_path / "maps"
+    summary = predict_to_files(paths, out, model=tiny_model_dir)
+    (message,) = summary["message"]
+    assert summary["status"][0] == "failed"
+    assert "gal.fits: could not write the maps: the disk is full" in message
+    assert "free some space" in message and "no partial file was left" in message
+    assert sorted(p.name for p in out.iterdir()) == ["summary.ecsv"]
