@@ -145,7 +145,11 @@ class ModelConfig:
             raise PicassoModelError(msg)
 
         if not isinstance(config, dict):
-            fail("the model configuration must be a JSON object")
+            fail(
+                "the model configuration must be a JSON object, not "
+                f"{type(config).__name__}: this is not a picasso_astro config.json; "
+                "download or export the model again"
+            )
         version = config.get("format_version")
         if version != CONFIG_FORMAT_VERSION:
             fail(

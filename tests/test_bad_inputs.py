@@ -353,3 +353,81 @@ def test_a_full_disk_is_named_and_leaves_no_partial_file(
     assert "gal.fits: could not write the maps: the disk is full" in message
     assert "free some space" in message and "no partial file was left" in message
     assert sorted(p.name for p in out.iterdir()) == ["summary.ecsv"]
+
+
+def _model_copy(tmp_path):
+    import shutil
+
+    from picasso_astro.hub import BUNDLED_MODEL_DIR
+
+    copy = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, copy)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda raw: b"garbage bytes" * 10, "not a readable safetensors file"),
+        (lambda raw: raw[: len(raw) // 2], "not a readable safetensors file"),
+        (lambda raw: b"", "not a readable safetensors file"),
+    ],
+    ids=["garbage", "truncated", "empty"],
+)
+def test_unreadable_weights_say_to_get_the_model_again(tmp_path, damage, problem):
+    from picasso_astro import PicassoModelError, load_model
+
+    weights = _model_copy(tmp_path) / "model.safetensors"
+    weights.write_bytes(damage(weights.read_bytes()))
+    with pytest.raises(PicassoModelError, match=problem) as info:
+        load_model(weights.parent)
+    assert "damaged or cut short" in str(info.value)
+    assert "download or export the model again" in str(info.value)
+
+
+def test_weights_without_read_permission_say_chmod(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from picasso_astro import PicassoModelError, load_model
+
+    copy = _model_copy(tmp_path)
+    real = Path.read_bytes
+
+    def denied(self):
+        if self.name == "model.safetensors":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(
+        PicassoModelError, match=r"cannot be read \(Permission denied\).*chmod u\+r"
+    ):
+        load_model(copy)
+
+
+def test_a_model_directory_without_config_json_says_what_a_model_is(tmp_path):
+    from picasso_astro import PicassoModelError, load_model
+
+    copy = _model_copy(tmp_path)
+    (copy / "config.json").unlink()
+    with pytest.raises(
+        PicassoModelError, match=r"holds model.safetensors but no config.json.*put back"
+    ):
+        load_model(copy)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(
+        PicassoModelError, match=r"not a picasso_astro model directory.*save_model"
+    ):
+        load_model(empty)
+
+
+def test_a_config_json_that_is_not_an_object_is_refused(tmp_path):
+    from picasso_astro import PicassoModelError, load_model
+
+    copy = _model_copy(tmp_path)
+    (copy / "config.json").write_text("[1, 2]")
+    with pytest.raises(
+        PicassoModelError, match=r"JSON object, not list.*export the model again"
+    ):
+        load_model(copy)
