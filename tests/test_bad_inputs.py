@@ -431,3 +431,52 @@ def test_a_config_json_that_is_not_an_object_is_refused(tmp_path):
         PicassoModelError, match=r"JSON object, not list.*export the model again"
     ):
         load_model(copy)
+
+
+def test_an_image_too_large_for_the_memory_is_refused_with_the_sizes(monkeypatch):
+    """An 8192 x 8192 cutout, checked without allocating its gigabytes."""
+    from picasso_astro import _memory
+
+    monkeypatch.setattr(_memory, "available_memory", lambda: 4 * 2**30)
+    with pytest.raises(PicassoInputError) as info:
+        _memory.check_image_memory((8192, 8192), "big")
+    message = str(info.value)
+    assert "big: 8192 x 8192 pixels would take about 12.5 GiB" in message
+    assert "only 4.0 GiB is available" in message
+    assert "smaller cutout" in message and "'cutout': 512" in message
+    _memory.check_image_memory((512, 512), "small")  # 50 MiB fit
+
+
+def test_the_memory_guard_comes_before_the_stacking(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    from picasso_astro import _memory
+    from picasso_astro.inputs import parse_inputs
+    from picasso_astro.preprocess import stack_bands
+
+    monkeypatch.setattr(_memory, "available_memory", lambda: 2**20)
+    paths = _files(tmp_path, make_band_hdus(shape=(128, 128)))
+    with pytest.raises(PicassoInputError, match=r"128 x 128 pixels.*3\.1 MiB"):
+        predict(paths, model=tiny_model_dir)
+    (galaxy,) = parse_inputs(paths)
+    with pytest.raises(PicassoInputError, match="the five bands: 128 x 128"):
+        stack_bands(galaxy.load().images)
+
+
+@pytest.mark.filterwarnings(FAST_WARNING)
+def test_a_frame_cutout_too_large_for_the_memory_is_refused(
+    shared_data, tmp_path, monkeypatch
+):
+    from astropy.coordinates import SkyCoord
+
+    from picasso_astro import _memory
+
+    monkeypatch.setattr(_memory, "available_memory", lambda: 2**30)
+    model = save_tiny_model(tmp_path / "model", cutout_size=64, name="tiny-64")
+    with pytest.raises(PicassoInputError, match=r"8192 x 8192 pixels.*'cutout'"):
+        predict(
+            shared_data / "sdss" / "field-004510-4-0030",
+            targets=SkyCoord(200.48877278, 36.78051463, unit="deg"),
+            model=model,
+            preprocessing=dict(FAST_FRAMES, cutout=8192),
+        )
