@@ -54,16 +54,17 @@ def not_a_file(path):
 
 
 def _start(path):
+    """Return a file's first bytes, or None when it cannot be opened."""
     try:
         with open(path, "rb") as handle:
             return handle.read(16)
     except OSError:
-        return b""
+        return None
 
 
 def _other_format(start):
     """Return what a file is when its first bytes say it is not FITS, else None."""
-    if start.startswith(b"SIMPLE") or start.startswith(_COMPRESSED):
+    if start is None or start.startswith((b"SIMPLE", *_COMPRESSED)):
         return None
     for magic, kind in _OTHER_FORMATS.items():
         if start.startswith(magic):
@@ -73,7 +74,8 @@ def _other_format(start):
 
 def _truncation(hdulist, path):
     """Return ``(expected, actual)`` bytes when a plain FITS file is cut short."""
-    if _start(path).startswith(_COMPRESSED):
+    start = _start(path)
+    if start is None or start.startswith(_COMPRESSED):
         return None
     actual = Path(path).stat().st_size
     expected = 0
@@ -102,7 +104,17 @@ def unreadable(path, exc, hdulist=None):
     -------
     error : `~picasso_astro.exceptions.PicassoInputError`
     """
-    kind = _other_format(_start(path))
+    if isinstance(exc, PermissionError):
+        msg = f"{path}: permission denied; make it readable (chmod u+r {path})"
+        return PicassoInputError(msg)
+    start = _start(path)
+    if start == b"":
+        msg = (
+            f"{path}: the file is empty (0 bytes; an interrupted download or "
+            "copy?); download or copy it again"
+        )
+        return PicassoInputError(msg)
+    kind = _other_format(start)
     if kind is not None:
         msg = f"{path}: not a FITS file ({kind}); {NEEDED}"
         if "image" in kind:

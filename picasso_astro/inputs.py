@@ -496,7 +496,9 @@ def _check_band_names(bands, name, sources):
     if missing:
         msg = (
             f"galaxy {name!r}: missing band(s) {', '.join(missing)}; picasso_astro "
-            f"needs all of u, g, r, i and z (found {', '.join(bands) or 'none'})"
+            f"needs all of u, g, r, i and z (found {', '.join(bands) or 'none'}): "
+            "give the missing band's file, named like the others but for the band "
+            "letter (or with a FILTER keyword)"
         )
         raise PicassoInputError(msg)
 
@@ -539,9 +541,10 @@ def parse_inputs(inputs):
         return [_guarded(lambda: _in_memory_galaxy(items, "input"))]
     if all(isinstance(item, fits.PrimaryHDU | fits.ImageHDU) for item in items):
         return [_guarded(lambda: _in_memory_galaxy(items, "HDU"))]
+    kinds = ", ".join(sorted({type(item).__name__ for item in items}))
     msg = (
-        "inputs must be FITS file names, HDULists, NDData/CCDData, HDUs or dicts "
-        "{band: input}, all of one kind"
+        f"cannot read inputs of type {kinds}: give FITS file names, HDULists, "
+        "NDData/CCDData, HDUs or dicts {band: input}, all of one kind"
     )
     raise TypeError(msg)
 
@@ -762,7 +765,7 @@ def read_catalog(path):
     """
     path = Path(path)
     if not path.is_file():
-        msg = f"{path}: no such catalogue file"
+        msg = f"{path}: no such catalogue file; check the path"
         raise PicassoInputError(msg)
     formats = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".txt": "ascii"}
     try:
@@ -846,7 +849,8 @@ def parse_targets(targets):
     if ra_col is None or dec_col is None:
         msg = (
             "the target table needs ra and dec columns (degrees); "
-            f"it has {', '.join(targets.colnames) or 'none'}"
+            f"it has {', '.join(targets.colnames) or 'none'}: name the columns "
+            "of the positions ra and dec"
         )
         raise PicassoInputError(msg)
     if len(targets) == 0:

@@ -181,6 +181,6 @@ def test_an_interrupted_mock_dataset_is_not_trained_on(tmp_path):
     write_mock_dataset(tmp_path, 4, seed=2, size=SIZE, shard_size=2, progress=False)
     (tmp_path / "shard-00000.h5").unlink()
     with pytest.raises(
-        PicassoInputError, match=r"incomplete: 1 of 2 shards are missing.*--seed 2"
+        PicassoInputError, match=r"1 of 2 shards are missing.*finish it: run.*--seed 2"
     ):
         ShardedDataset(tmp_path)
