@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 
+from ._memory import available_memory
 from .exceptions import PicassoInputError
 
 __all__ = [
@@ -50,20 +51,7 @@ def free_memory(device):
 
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        import psutil
-    except ImportError:
-        pass
-    else:
-        return psutil.virtual_memory().available
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return available_memory()
 
 
 def _level_channels(network):

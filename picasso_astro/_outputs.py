@@ -8,7 +8,7 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.table import Table
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, write_failure
 from .exceptions import PicassoInputError
 
 __all__ = [
@@ -83,8 +83,8 @@ def write_outcome(outcome, output_dir):
     try:
         outcome.maps.write(path, overwrite=True)
         outcome.output = str(path)
-    except OSError as exc:
-        outcome.error = PicassoInputError(f"{path}: could not write the maps ({exc})")
+    except PicassoInputError as exc:
+        outcome.error = exc
     outcome.maps = None
     return outcome
 
@@ -109,9 +109,18 @@ def summary_table(rows):
 
 
 def write_summary(table, path):
-    """Write the summary table atomically (ECSV)."""
-    with atomic_path(path) as tmp:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
+    """Write the summary table atomically (ECSV).
+
+    Raises
+    ------
+    PicassoInputError
+        If it cannot be written (`~picasso_astro._atomic.write_failure`).
+    """
+    try:
+        with atomic_path(path) as tmp:
+            table.write(tmp, format="ascii.ecsv", overwrite=True)
+    except OSError as exc:
+        raise write_failure(path, exc, "the summary") from None
 
 
 def interactive():

@@ -179,18 +179,31 @@ def plan_units(inputs, targets=None, *, group_size=CUTOUT_TASK_SIZE):
     for index, number in enumerate(best):
         name, coord = targets.names[index], targets.coords[index]
         if number < 0:
-            msg = (
-                f"target {name} (RA {coord.ra.deg:.5f}, Dec {coord.dec.deg:+.5f}) "
-                "lies outside every frame given; check its coordinates or add the "
-                "frames that contain it"
+            failed.append(
+                Outcome(index, name, error=_not_in_frames(name, coord, unreadable))
             )
-            if unreadable:
-                msg += "; some frames could not be read: " + "; ".join(unreadable)
-            failed.append(Outcome(index, name, error=PicassoInputError(msg)))
             continue
         target = Target(index, name, coord, targets.radius(index))
         units[number].targets.append(target)
     return Plan(list(targets.names), [unit for unit in units if len(unit)], failed)
+
+
+def _not_in_frames(name, coord, unreadable):
+    """Return the error of a target that no readable frame holds."""
+    where = f"target {name} (RA {coord.ra.deg:.5f}, Dec {coord.dec.deg:+.5f})"
+    if unreadable:
+        msg = (
+            f"{where} lies in none of the frames that could be read, and "
+            f"{len(unreadable)} field(s) could not be read at all: "
+            f"{'; '.join(unreadable)}; if the target is in one of those, get its "
+            "frames again, else check its coordinates"
+        )
+    else:
+        msg = (
+            f"{where} lies outside every frame given; check its coordinates or "
+            "add the frames that contain it"
+        )
+    return PicassoInputError(msg)
 
 
 def _plan_cutouts(inputs, group_size):

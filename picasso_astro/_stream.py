@@ -20,6 +20,7 @@ from ._inference import AUTO_BATCH_LIMIT, auto_batch_size, run_network
 from ._package import __version__
 from ._plan import CutoutUnit, Outcome
 from ._warnings_target import flag_out_of_range
+from ._wcs import wcslib_message
 from .exceptions import PicassoInputError
 from .maps import PropertyMaps
 from .preprocess import prepare_target, to_model_input
@@ -40,11 +41,14 @@ def galaxy_failure(name, exc):
 
     The package's own errors are kept; anything else (a library's error on
     odd input, e.g. astropy's ``NoOverlapError``) is wrapped in a
-    `~picasso_astro.exceptions.PicassoInputError` that names the galaxy.
+    `~picasso_astro.exceptions.PicassoInputError` that names the galaxy, with
+    wcslib's C source locations left out of its text.
     """
     if isinstance(exc, PicassoInputError):
         return exc
-    msg = f"{name}: could not be processed ({type(exc).__name__}: {exc})"
+    msg = (
+        f"{name}: could not be processed ({type(exc).__name__}: {wcslib_message(exc)})"
+    )
     error = PicassoInputError(msg)
     error.__cause__ = exc
     return error

@@ -3,6 +3,7 @@
 import contextlib
 from pathlib import Path
 
+from ._atomic import write_failure
 from ._outputs import (
     SUMMARY_NAME,
     map_file_complete,
@@ -149,14 +150,12 @@ def predict_to_files(
         summary = summary_table(rows)
         try:
             write_summary(summary, output_dir / SUMMARY_NAME)
-        except OSError as exc:
+        except (OSError, PicassoInputError) as exc:
             # An error already on its way (an interruption) is not replaced.
             if finished:
-                msg = (
-                    f"{output_dir / SUMMARY_NAME}: could not write the summary "
-                    f"({exc}); check that {output_dir} is writable and has space"
-                )
-                raise PicassoInputError(msg) from None
+                if isinstance(exc, OSError):
+                    exc = write_failure(output_dir / SUMMARY_NAME, exc, "the summary")
+                raise exc from None
     return summary
 
 

@@ -19,7 +19,7 @@ __all__ = ["main", "predict_command"]
 _EXAMPLES = """
 \b
 Examples:
-  picasso-predict stamp-?-164.4311-39.0359.fits -o maps/
+  picasso-predict example/mock-?.fits -o maps/   (picasso-train example -o example/)
   picasso-predict --frames frames/ --catalog galaxies.csv -o maps/
   picasso-predict galaxy1-*.fits galaxy2-*.fits -o maps/ --skip-errors
   picasso-predict cube.fits -o maps/ --model path/to/model --device cpu

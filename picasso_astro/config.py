@@ -151,17 +151,23 @@ class ModelConfig:
             If a field is missing, of the wrong type, or not supported.
         """
 
-        def fail(problem):
-            msg = f"{source}: {problem}"
+        def fail(problem, remedy=None):
+            remedy = remedy or (
+                f"this is not a valid picasso_astro configuration: fix {source} "
+                "or download or export the model again"
+            )
+            msg = f"{source}: {problem}; {remedy}"
             raise PicassoModelError(msg)
 
         if not isinstance(config, dict):
-            fail("the model configuration must be a JSON object")
+            kind = type(config).__name__
+            fail(f"the model configuration must be a JSON object, not {kind}")
         version = config.get("format_version")
         if version != CONFIG_FORMAT_VERSION:
             fail(
                 f"format_version is {version!r}, this version of picasso_astro reads "
-                f"{CONFIG_FORMAT_VERSION}; upgrade picasso_astro or re-export the model"
+                f"{CONFIG_FORMAT_VERSION}",
+                "upgrade picasso_astro or re-export the model",
             )
         try:
             arch = config["architecture"]

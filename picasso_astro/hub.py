@@ -235,11 +235,45 @@ def _config_dict(path):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        msg = f"no {CONFIG_NAME} in {path.parent}: not a picasso_astro model directory"
-        raise PicassoModelError(msg) from None
+        raise _no_config(path.parent) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{path} is not valid JSON ({exc}); the file is damaged"
+        msg = (
+            f"{path} is not valid JSON ({exc}); the file is damaged: download or "
+            "export the model again"
+        )
         raise PicassoModelError(msg) from None
+    except OSError as exc:
+        raise _unreadable_file(path, exc) from None
+
+
+def _no_config(directory):
+    if (directory / WEIGHTS_NAME).is_file():
+        msg = (
+            f"{directory} holds {WEIGHTS_NAME} but no {CONFIG_NAME}: the model "
+            f"directory is incomplete; put back the {CONFIG_NAME} saved with these "
+            "weights (the two files go together), or download or export the "
+            "model again"
+        )
+    else:
+        msg = (
+            f"no {CONFIG_NAME} in {directory}: not a picasso_astro model directory "
+            f"(one holds {CONFIG_NAME} and {WEIGHTS_NAME}); give such a directory "
+            "(written by picasso_astro.hub.save_model or picasso-train export), or "
+            "a model name that picasso-predict models lists"
+        )
+    return PicassoModelError(msg)
+
+
+def _unreadable_file(path, exc):
+    """Return the error for a model file that exists but cannot be read."""
+    if isinstance(exc, PermissionError):
+        remedy = f"make it readable for your user (chmod u+r {path})"
+    elif isinstance(exc, IsADirectoryError):
+        remedy = "it must be a file: download or export the model again"
+    else:
+        remedy = "check the disk, or download or export the model again"
+    msg = f"{path} cannot be read ({exc.strerror or exc}); {remedy}"
+    return PicassoModelError(msg)
 
 
 def _check_weights(network, weights, source):
@@ -286,11 +320,15 @@ def load_model_directory(directory):
     raw_config = _config_dict(config_path)
     config = ModelConfig.from_dict(raw_config, source=str(config_path))
     weights_path = directory / WEIGHTS_NAME
-    if not weights_path.is_file():
+    if not weights_path.exists():
         pickles = sorted(
             p.name for pattern in PICKLE_PATTERNS for p in directory.glob(pattern)
         )
-        msg = f"no {WEIGHTS_NAME} in {directory}: the model directory is incomplete"
+        msg = (
+            f"no {WEIGHTS_NAME} in {directory}: the model directory is incomplete; "
+            f"put back the {WEIGHTS_NAME} saved with its {CONFIG_NAME}, or download "
+            "or export the model again"
+        )
         if pickles:
             msg = (
                 f"{directory} holds {', '.join(pickles)} but no {WEIGHTS_NAME}: "
@@ -302,9 +340,16 @@ def load_model_directory(directory):
         raise PicassoModelError(msg)
     try:
         data = weights_path.read_bytes()
+    except OSError as exc:
+        raise _unreadable_file(weights_path, exc) from None
+    try:
         weights = load(data)
-    except (SafetensorError, OSError, ValueError) as exc:
-        msg = f"{weights_path} is not a readable safetensors file ({exc})"
+    except (SafetensorError, ValueError) as exc:
+        msg = (
+            f"{weights_path} is not a readable safetensors file ({exc}): it is "
+            "damaged or cut short (an interrupted download or copy?); download "
+            "or export the model again"
+        )
         raise PicassoModelError(msg) from None
     _check_integrity(directory, raw_config, data)
     network = config.build_network()

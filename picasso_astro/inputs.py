@@ -23,10 +23,9 @@ from astropy.io import fits
 from astropy.nddata import NDData
 from astropy.stats import mad_std
 from astropy.table import Table
-from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import WCS, FITSFixedWarning
 
-from ._warnings import ignoring
+from ._fits_files import first_image_header, open_fits
+from ._wcs import read_wcs
 from .exceptions import PicassoInputError
 from .images import BANDS, BandImage
 
@@ -164,8 +163,38 @@ def band_from_filename(path):
     return found[0] if len(found) == 1 else None
 
 
+#: File extensions left out when grouping files into galaxies.
+_EXTENSIONS = (
+    ".fits",
+    ".fit",
+    ".fts",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".tif",
+    ".tiff",
+)
+
+
+def _without_suffixes(name):
+    """Return a file name without its compression suffix and its extension."""
+    for suffix in (".bz2", ".gz", ".fz"):
+        name = name.removesuffix(suffix)
+    for suffix in _EXTENSIONS:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _galaxy_key(path):
-    stem = Path(path).name
+    """Return what the file names of one galaxy's bands share.
+
+    The band letter becomes ``{band}`` and the extension is left out, so that
+    ``gal-r.png`` is seen as the r band of ``gal-g.fits``'s galaxy (and
+    refused as such, not reported as a missing band).
+    """
+    stem = _without_suffixes(Path(path).name)
     match = list(_BAND_TOKEN.finditer(stem))
     if len(match) == 1:
         span = match[0].span()
@@ -179,24 +208,6 @@ def _galaxy_name(path):
         name = name.removesuffix(suffix)
     name = re.sub(r"[-_.]?\{band\}[-_.]?", "-", name).strip("-_.")
     return name or Path(path).stem
-
-
-def _read_wcs(header, source):
-    # Old SDSS and survey headers carry non-standard but harmless cards
-    # (RADECSYS, date formats) that astropy fixes silently for us.
-    with ignoring(FITSFixedWarning):
-        try:
-            wcs = WCS(header, naxis=2)
-        except Exception as exc:
-            msg = f"{source}: its WCS cannot be read ({exc})"
-            raise PicassoInputError(msg) from None
-    if not wcs.has_celestial:
-        msg = (
-            f"{source}: no celestial WCS in the header; picasso_astro needs each "
-            "cutout's sky position to align the bands and to place the maps"
-        )
-        raise PicassoInputError(msg)
-    return wcs
 
 
 def _flux_scale(data, header, source):
@@ -269,18 +280,31 @@ def _refuse_magnitudes(data, source):
 def _image_from_hdu(hdu, *, band, source):
     data = hdu.data
     if data is None or data.ndim != 2:
-        shape = None if data is None else data.shape
-        msg = f"{source}: expected a 2D image, found data of shape {shape}"
+        found = "no data" if data is None else f"{data.ndim}-D data {data.shape}"
+        msg = (
+            f"{source}: expected a 2-D image of the {band} band, found {found}; "
+            "give the band's 2-D image (one plane of a cube saved alone), or all "
+            "five bands as one five-plane cube"
+        )
         raise PicassoInputError(msg)
     return _make_image(np.asarray(data, dtype=np.float32), hdu.header, band, source)
 
 
 def _make_image(data, header, band, source):
     if data.size == 0:
-        msg = f"{source}: the image is empty"
+        size = " x ".join(map(str, data.shape[::-1]))
+        msg = (
+            f"{source}: the {band}-band image is empty ({size} pixels); give a "
+            "cutout that holds the galaxy, or get the file again if it should "
+            "have held one"
+        )
         raise PicassoInputError(msg)
     if not np.isfinite(data).any():
-        msg = f"{source}: every pixel is NaN or infinite; the image holds no data"
+        msg = (
+            f"{source}: every pixel is NaN or infinite in the {band}-band image, "
+            "so it holds no data (off the survey's footprint, or a failed "
+            "reduction?); give a cutout of this band that has data"
+        )
         raise PicassoInputError(msg)
     scale, how = _flux_scale(data, header, source)
     meta = {"source": source, "flux_unit": how}
@@ -288,7 +312,7 @@ def _make_image(data, header, band, source):
         if key in header:
             meta[key.lower()] = header[key]
     return BandImage(
-        band, data * np.float32(scale), wcs=_read_wcs(header, source), meta=meta
+        band, data * np.float32(scale), wcs=read_wcs(header, source), meta=meta
     )
 
 
@@ -296,27 +320,11 @@ def _first_image_hdu(hdulist, source):
     for hdu in hdulist:
         if hdu.is_image and hdu.data is not None:
             return hdu
-    msg = f"{source}: no image data in any HDU"
+    msg = (
+        f"{source}: no image data in any HDU (only headers or tables); give the "
+        "file that holds the band's image"
+    )
     raise PicassoInputError(msg)
-
-
-def _open_fits(path):
-    path = Path(path)
-    if not path.is_file():
-        raise _not_a_file(path)
-    hdulist = None
-    try:
-        with ignoring(AstropyWarning):
-            hdulist = fits.open(path, memmap=False)
-            hdulist.verify("silentfix")
-            for hdu in hdulist:
-                _ = hdu.data
-    except (OSError, ValueError, TypeError, EOFError) as exc:
-        if hdulist is not None:
-            hdulist.close()
-        msg = f"{path}: not a readable FITS file ({exc})"
-        raise PicassoInputError(msg) from None
-    return hdulist
 
 
 def _no_band_message(path):
@@ -340,50 +348,19 @@ def _no_band_message(path):
     )
 
 
-def _not_a_file(path):
-    if path.is_dir():
-        msg = (
-            f"{path} is a directory, not a cutout file: give the FITS files in it, "
-            "or, for whole SDSS frames, give the directory with targets= "
-            "(picasso-predict --frames DIR --catalog FILE)"
-        )
-    else:
-        msg = f"{path}: no such file"
-    return PicassoInputError(msg)
-
-
 def _read_header(path):
-    """Return the band (or None) and shape of a file's first image, from headers.
-
-    The file is opened once and no pixel is read: HDUs load lazily, and the
-    search stops at the first image HDU with data (the primary one, usually).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise _not_a_file(path)
-    try:
-        with ignoring(AstropyWarning), fits.open(path, memmap=False) as hdulist:
-            for hdu in hdulist:
-                if hdu.is_image and hdu.header.get("NAXIS", 0) > 0:
-                    hdu.verify("silentfix")
-                    header = hdu.header
-                    shape = [
-                        header.get(f"NAXIS{n}", 0)
-                        for n in range(1, 1 + header["NAXIS"])
-                    ]
-                    return band_from_header(header), tuple(shape[::-1])
-    except (OSError, ValueError, TypeError, EOFError) as exc:
-        msg = f"{path}: not a readable FITS file ({exc})"
-        raise PicassoInputError(msg) from None
-    msg = f"{path}: no image data in any HDU"
-    raise PicassoInputError(msg)
+    """Return the band (or None) and shape of a file's first image, from headers."""
+    header = first_image_header(path)
+    shape = [header.get(f"NAXIS{n}", 0) for n in range(1, 1 + header["NAXIS"])]
+    return band_from_header(header), tuple(shape[::-1])
 
 
 def _check_planes(planes, source):
     if planes != len(BANDS):
         msg = (
             f"{source}: a cube must have {len(BANDS)} planes (u, g, r, i, z), "
-            f"found {planes}"
+            f"found {planes}; give a five-plane cube in that order, or one 2-D "
+            "image per band"
         )
         raise PicassoInputError(msg)
 
@@ -392,7 +369,7 @@ def _cube_images(data, header, source):
     _check_planes(data.shape[0], source)
     header2d = header.copy()
     if "NAXIS" in header2d:
-        wcs = _read_wcs(header, source)
+        wcs = read_wcs(header, source)
         header2d = wcs.to_header() if wcs is not None else fits.Header()
         for key in ("BUNIT", "NMGY", "SKY", "GAIN", "DARKVAR"):
             if key in header:
@@ -447,7 +424,7 @@ def _nddata_images(nddata, source):
 def _single_band(item, band, source):
     """One band from a file, HDU, HDUList or NDData, the band given or found."""
     if isinstance(item, str | Path):
-        with _open_fits(item) as hdulist:
+        with open_fits(item) as hdulist:
             hdu = _first_image_hdu(hdulist, source)
             band = band or band_from_header(hdu.header) or band_from_filename(item)
             if band is None:
@@ -519,7 +496,9 @@ def _check_band_names(bands, name, sources):
     if missing:
         msg = (
             f"galaxy {name!r}: missing band(s) {', '.join(missing)}; picasso_astro "
-            f"needs all of u, g, r, i and z (found {', '.join(bands) or 'none'})"
+            f"needs all of u, g, r, i and z (found {', '.join(bands) or 'none'}): "
+            "give the missing band's file, named like the others but for the band "
+            "letter (or with a FILTER keyword)"
         )
         raise PicassoInputError(msg)
 
@@ -562,9 +541,10 @@ def parse_inputs(inputs):
         return [_guarded(lambda: _in_memory_galaxy(items, "input"))]
     if all(isinstance(item, fits.PrimaryHDU | fits.ImageHDU) for item in items):
         return [_guarded(lambda: _in_memory_galaxy(items, "HDU"))]
+    kinds = ", ".join(sorted({type(item).__name__ for item in items}))
     msg = (
-        "inputs must be FITS file names, HDULists, NDData/CCDData, HDUs or dicts "
-        "{band: input}, all of one kind"
+        f"cannot read inputs of type {kinds}: give FITS file names, HDULists, "
+        "NDData/CCDData, HDUs or dicts {band: input}, all of one kind"
     )
     raise TypeError(msg)
 
@@ -587,24 +567,35 @@ def _guarded(make):
 def _galaxies_from_files(paths):
     """Group file names into galaxies from headers: a cube alone, bands by name.
 
-    A file that cannot be read makes its whole galaxy an error.
+    A file that cannot be read makes its whole galaxy an error; so does a 3-D
+    file named as one band of a galaxy whose other bands are 2-D images.
     """
-    groups = {}
+    headers = []
     for path in paths:
-        key = _galaxy_key(path)
         try:
-            band, shape = _read_header(path)
+            headers.append((path, *_read_header(path), None))
         except PicassoInputError as exc:
-            group = groups.setdefault(key, {"cube": None, "files": [], "error": exc})
-            group["error"] = group["error"] or exc
-            continue
-        if len(shape) == 3:
-            key = str(path)
-            error = _guarded(lambda n=shape[0], k=key: _check_planes(n, k))
-            groups[key] = {"cube": path, "files": [], "error": error}
-            continue
+            headers.append((path, None, None, exc))
+    band_keys = {
+        _galaxy_key(path)
+        for path, _, shape, error in headers
+        if error is not None or len(shape) != 3
+    }
+    groups = {}
+    for path, band, shape, error in headers:
+        key = _galaxy_key(path)
+        if error is None and len(shape) == 3:
+            if key in band_keys and "{band}" in key:
+                error = _not_a_band_image(path, shape, _galaxy_name(path))
+            else:
+                key = str(path)
+                error = _guarded(lambda n=shape[0], k=key: _check_planes(n, k))
+                groups[key] = {"cube": path, "files": [], "error": error}
+                continue
         group = groups.setdefault(key, {"cube": None, "files": [], "error": None})
-        group["files"].append((path, band))
+        group["error"] = group["error"] or error
+        if error is None:
+            group["files"].append((path, band))
     for key, group in groups.items():
         if group["error"] is not None:
             yield group["error"]
@@ -615,10 +606,20 @@ def _galaxies_from_files(paths):
             yield _guarded(lambda k=key, f=group["files"]: _band_galaxy(k, f))
 
 
+def _not_a_band_image(path, shape, name):
+    msg = (
+        f"{path}: the data are 3-D (shape {shape}), but it is named as one band "
+        f"of galaxy {name!r}, whose other bands are 2-D images; expected a 2-D "
+        "image: give that band's 2-D image (one plane of a cube saved alone), "
+        "or all five bands as one five-plane cube"
+    )
+    return PicassoInputError(msg)
+
+
 def _cube_galaxy(path):
     """Read the five images of a cube file."""
     source = str(path)
-    with _open_fits(path) as hdulist:
+    with open_fits(path) as hdulist:
         hdu = _first_image_hdu(hdulist, source)
         if hdu.data.ndim != 3:
             msg = f"{source}: expected a cube, found data of shape {hdu.data.shape}"
@@ -629,7 +630,7 @@ def _cube_galaxy(path):
 def _band_image(path, band):
     """Read the image of a single-band file, its band known."""
     source = str(path)
-    with _open_fits(path) as hdulist:
+    with open_fits(path) as hdulist:
         hdu = _first_image_hdu(hdulist, source)
         return _image_from_hdu(hdu, band=band, source=source)
 
@@ -764,7 +765,7 @@ def read_catalog(path):
     """
     path = Path(path)
     if not path.is_file():
-        msg = f"{path}: no such catalogue file"
+        msg = f"{path}: no such catalogue file; check the path"
         raise PicassoInputError(msg)
     formats = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".txt": "ascii"}
     try:
@@ -848,7 +849,8 @@ def parse_targets(targets):
     if ra_col is None or dec_col is None:
         msg = (
             "the target table needs ra and dec columns (degrees); "
-            f"it has {', '.join(targets.colnames) or 'none'}"
+            f"it has {', '.join(targets.colnames) or 'none'}: name the columns "
+            "of the positions ra and dec"
         )
         raise PicassoInputError(msg)
     if len(targets) == 0:

@@ -13,7 +13,7 @@ from astropy.table import QTable
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_area
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, write_failure
 from .exceptions import PicassoInputError
 from .masks import DO_NOT_USE, MaskBit, as_bitmask, bits_from_names, describe_bits
 from .properties import get_property
@@ -772,15 +772,26 @@ class PropertyMaps:
         Returns
         -------
         path : `~pathlib.Path`
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+        PicassoInputError
+            If the file cannot be written (the disk is full, permission
+            denied, ...); nothing is left behind.
         """
         path = Path(path)
         if path.exists() and not overwrite:
             msg = f"{path} exists; pass overwrite=True to replace it"
             raise FileExistsError(msg)
-        path.parent.mkdir(parents=True, exist_ok=True)
         hdulist = self.to_hdulist()
-        with atomic_path(path) as tmp:
-            hdulist.writeto(tmp, overwrite=True, checksum=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                hdulist.writeto(tmp, overwrite=True, checksum=True)
+        except OSError as exc:
+            raise write_failure(path, exc, "the maps") from None
         return path
 
     @classmethod

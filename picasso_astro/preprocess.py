@@ -25,6 +25,7 @@ from ._grid import (
     on_image,
     resolve_cutout_size,
 )
+from ._memory import check_image_memory
 from ._options import PreparationOptions
 from ._psf import estimate_psf, match_psfs, psf_for_band
 from ._sources import classify_sources, mask_sources, subtract_background
@@ -85,10 +86,14 @@ def stack_bands(images):
     if len(shapes) != 1:
         msg = f"the bands are on different grids {sorted(shapes)}; align them first"
         raise PicassoInputError(msg)
-    mask = np.zeros(images["r"].shape, dtype=bool)
-    for band in BANDS:
+    shape = images["r"].shape
+    check_image_memory(shape, "the five bands")
+    mask = np.zeros(shape, dtype=bool)
+    # One allocation, filled band by band: no stacked copy to convert.
+    cube = np.empty((len(BANDS), *shape), dtype=np.float32)
+    for plane, band in zip(cube, BANDS, strict=True):
         mask |= images[band].bad_pixels()
-    cube = np.stack([images[band].data for band in BANDS]).astype(np.float32)
+        plane[...] = images[band].data
     cube[:, mask] = 0.0
     return cube, mask
 
@@ -118,14 +123,18 @@ def to_model_input(cube, mask, *, softening=None):
     if isinstance(softening, dict):
         softening = [softening[band] for band in BANDS]
     b = np.asarray(softening, dtype=np.float32).reshape(-1, 1, 1)
-    cube = np.asarray(cube, dtype=np.float32)
+    cube = np.asarray(cube)
     mask = np.asarray(mask, dtype=bool)
-    scaled = np.arcsinh(np.where(np.isfinite(cube), cube, 0.0) / b)
-    good = (~mask).astype(np.float32)
-    scaled = scaled * np.expand_dims(good, -3)
-    return np.concatenate([scaled, np.expand_dims(good, -3)], axis=-3).astype(
-        np.float32
-    )
+    # Computed in place in the output: no full-size temporaries.
+    x = np.empty((*cube.shape[:-3], cube.shape[-3] + 1, *cube.shape[-2:]), np.float32)
+    scaled, good = x[..., :-1, :, :], x[..., -1, :, :]
+    np.copyto(scaled, cube, casting="same_kind")
+    scaled[~np.isfinite(scaled)] = 0.0
+    scaled /= b
+    np.arcsinh(scaled, out=scaled)
+    np.logical_not(mask, out=good, casting="unsafe")
+    scaled *= np.expand_dims(good, -3)
+    return x
 
 
 @dataclass
@@ -264,7 +273,7 @@ def prepare_target(
         psfield = read_psfield(psfield)
     whole_image = coord is None
     if whole_image:
-        grid = _whole_image_grid(images, ref)
+        grid = _whole_image_grid(images, ref, name)
     else:
         coord = SkyCoord(coord)
         grid = _frame_grid(images, coord, size, half_light_radius, name, options)
@@ -428,7 +437,7 @@ def _bitmask(images, sources, inner, ref):
     return bits
 
 
-def _whole_image_grid(images, ref):
+def _whole_image_grid(images, ref, name):
     """Cutouts: the reference band's grid, the target at its centre."""
     ny, nx = images[ref].shape
     if min(ny, nx) < MIN_IMAGE_SIZE:
@@ -438,6 +447,7 @@ def _whole_image_grid(images, ref):
             "cutouts that hold the whole galaxy and some sky, e.g. 64 pixels"
         )
         raise PicassoInputError(msg)
+    check_image_memory((ny, nx), name or "the images")
     stamps = align_bands(images, reference_band=ref)
     centre = ((ny - 1) / 2, (nx - 1) / 2)
     wcs = stamps[ref].wcs
@@ -461,6 +471,7 @@ def _frame_grid(images, coord, size, half_light_radius, name, options):
         msg = f"target {label} lies outside the {ref}-band frame"
         raise PicassoInputError(msg)
     pad = options.pad if (options.background or options.match_psf) else 0
+    check_image_memory((npix, npix), name or target_name(coord), pad=pad)
     stamps = cutout_bands(images, coord, npix + 2 * pad, reference_band=ref)
     # Both sizes have the same parity, so the final cutout is the padded one
     # less ``pad`` pixels on each side.

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 
 from . import _psf
-from ._warnings import ignoring
+from ._wcs import read_wcs
 from .exceptions import PicassoInputError
 from .images import BANDS, PIXEL_SCALE, BandImage
 
@@ -212,15 +212,6 @@ def _decompressed(path):
     return path
 
 
-def _read_wcs(header):
-    # SDSS frame headers use RADECSYS (deprecated for RADESYS) and other
-    # pre-standard cards; astropy "fixes" them and says so with a
-    # FITSFixedWarning.  The fix is harmless and expected for every SDSS frame,
-    # so it is silenced here, at the read site, and nowhere else.
-    with ignoring(FITSFixedWarning):
-        return WCS(header, naxis=2)
-
-
 def _linear_index(positions, n):
     """Grid points around ``positions`` on ``n`` points, and the upper's weight.
 
@@ -369,7 +360,7 @@ def read_frame(path, *, psfield=None):
     return BandImage(
         band,
         image,
-        wcs=_read_wcs(header),
+        wcs=read_wcs(header, str(path)),
         noise=noise,
         mask=~np.isfinite(image),
         psf=psf,
@@ -576,23 +567,34 @@ class SDSSField:
         return {band: self.image(band) for band in BANDS}
 
     def geometry(self):
-        """Return the r-band frame's WCS and shape, from its header alone."""
-        # The WCS and shape come from the r-band header only (no decompression
-        # of the image data when the image is not read yet).
+        """Return the r-band frame's WCS and shape, from its header alone.
+
+        When the r-band frame cannot be read, another band's header stands in
+        (the five frames of a field cover nearly the same sky), so that the
+        targets in the field are found and fail on the damaged frame, by
+        name, rather than seem to lie outside every frame.
+        """
+        # From headers only: no decompression of image data not read yet.
         if self._wcs is None:
-            band = "r" if "r" in self.paths else self.bands[0]
-            if band in self._images:
-                self._wcs, self._shape = (
-                    self._images[band].wcs,
-                    self._images[band].shape,
-                )
-            else:
+            bands = sorted(self.bands, key=lambda band: band != "r")
+            error = None
+            for band in bands:
+                if band in self._images:
+                    image = self._images[band]
+                    self._wcs, self._shape = image.wcs, image.shape
+                    break
                 try:
                     header = fits.getheader(self.paths[band], 0)
+                    wcs = read_wcs(header, str(self.paths[band]))
                 except (OSError, EOFError, ValueError) as err:
-                    raise _open_error(self.paths[band], err, "frame") from err
-                self._wcs = _read_wcs(header)
-                self._shape = (header["NAXIS2"], header["NAXIS1"])
+                    if not isinstance(err, PicassoInputError):
+                        err = _open_error(self.paths[band], err, "frame")
+                    error = error or err
+                    continue
+                self._wcs, self._shape = wcs, (header["NAXIS2"], header["NAXIS1"])
+                break
+            if self._wcs is None:
+                raise error
         return self._wcs, self._shape
 
     def clear(self):

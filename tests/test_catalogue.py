@@ -260,7 +260,7 @@ def test_catalogue_duplicate_names_and_outside_targets(shared_data, model_64, tm
         preprocessing=FAST_FRAMES,
     )
     assert list(summary["status"]) == ["done", "failed", "failed"]
-    assert "distinct names" in summary["message"][1]
+    assert "give the galaxies distinct names" in summary["message"][1]
     assert "outside every frame" in summary["message"][2]
     assert summary["field"][0] == "004510-4-0030"
 
@@ -326,7 +326,9 @@ def test_output_directory_problems_are_named(galaxy_files, tiny_model_dir, tmp_p
     real = catalogue_module.write_summary
     catalogue_module.write_summary = full_disk
     try:
-        with pytest.raises(PicassoInputError, match="could not write the summary"):
+        with pytest.raises(
+            PicassoInputError, match="could not write the summary: the disk is full"
+        ):
             predict_to_files(galaxy_files[:5], tmp_path / "a", model=tiny_model_dir)
 
         # An interruption on its way is not replaced by the summary's error.

@@ -34,7 +34,7 @@ def test_config_weights_mismatch_is_refused(tmp_path):
     save_model(PicassoModel(config.build_network(), config), tmp_path)
     wider = ModelConfig(width=8, depth=1, groups=2).to_dict()
     (tmp_path / "config.json").write_text(json.dumps(wider))
-    with pytest.raises(PicassoModelError, match="do not match"):
+    with pytest.raises(PicassoModelError, match="do not match.*export the model"):
         load_model(tmp_path)
 
 
@@ -55,16 +55,17 @@ def test_bad_config_fields_are_named(tiny_model_dir, tmp_path, edit, message):
     (tmp_path / "model.safetensors").write_bytes(
         (tiny_model_dir / "model.safetensors").read_bytes()
     )
-    with pytest.raises(PicassoModelError, match=message):
+    with pytest.raises(PicassoModelError, match=message) as info:
         load_model(tmp_path)
+    assert "export the model" in str(info.value)
 
 
 def test_damaged_files_are_reported(tiny_model_dir, tmp_path):
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(PicassoModelError, match="not valid JSON"):
+    with pytest.raises(PicassoModelError, match="not valid JSON.*export"):
         load_model(tmp_path)
     (tmp_path / "config.json").write_text((tiny_model_dir / "config.json").read_text())
-    with pytest.raises(PicassoModelError, match="incomplete"):
+    with pytest.raises(PicassoModelError, match="incomplete; put back"):
         load_model(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"\x00" * 100)
     with pytest.raises(PicassoModelError, match="safetensors"):
@@ -103,7 +104,7 @@ def test_a_flipped_byte_in_the_weights_is_refused(tmp_path):
     data[-1000] ^= 0x01  # a tensor's byte: the file still reads
     weights.write_bytes(bytes(data))
     with pytest.raises(
-        PicassoModelError, match="has changed since the model was saved"
+        PicassoModelError, match="has changed since the model was saved.*download"
     ):
         load_model_directory(copy)
 
@@ -116,7 +117,9 @@ def test_an_edited_config_is_refused(tmp_path):
     config = json.loads(path.read_text())
     config["input_scaling"]["softening"]["r"] *= 10
     path.write_text(json.dumps(config))
-    with pytest.raises(PicassoModelError, match="not the one these weights were"):
+    with pytest.raises(
+        PicassoModelError, match="not the one these weights were.*export the model"
+    ):
         load_model_directory(copy)
 
 
@@ -137,7 +140,7 @@ def test_bin_edges_have_one_source_of_truth(tmp_path):
     path.write_text(json.dumps(config))
     with (
         pytest.warns(PicassoWarning, match="carry no checksums"),
-        pytest.raises(PicassoModelError, match="bin edges of sfr"),
+        pytest.raises(PicassoModelError, match="bin edges of sfr.*restore"),
     ):
         load_model_directory(copy)
 

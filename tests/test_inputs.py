@@ -64,13 +64,16 @@ def _error_of(inputs):
 
 def test_missing_band(tmp_path):
     paths = _write(tmp_path, make_band_hdus(bands="ugri"))
-    assert "missing band(s) z" in _error_of(paths)
+    message = _error_of(paths)
+    assert "missing band(s) z" in message and "give the missing band's file" in message
 
 
 def test_duplicate_band(tmp_path):
     hdus = make_band_hdus()
     hdus["z"].header["FILTER"] = "i"
-    assert "band(s) i given more than once" in _error_of(_write(tmp_path, hdus))
+    message = _error_of(_write(tmp_path, hdus))
+    assert "band(s) i given more than once" in message
+    assert "give exactly one image per band" in message
 
 
 def test_not_a_fits_file(tmp_path):
@@ -78,7 +81,8 @@ def test_not_a_fits_file(tmp_path):
     bad.write_text("this is not FITS")
     results = parse_inputs([bad])
     assert isinstance(results[0], PicassoInputError)
-    assert "not a readable FITS file" in str(results[0])
+    assert "not a FITS file" in str(results[0])
+    assert "needs FITS images in nanomaggies" in str(results[0])
 
 
 def test_empty_and_all_nan_images(tmp_path):
@@ -89,13 +93,15 @@ def test_empty_and_all_nan_images(tmp_path):
     empty.mkdir()
     hdus = make_band_hdus()
     hdus["u"] = fits.PrimaryHDU(header=hdus["u"].header)
-    assert "no image data" in _error_of(_write(empty, hdus))
+    message = _error_of(_write(empty, hdus))
+    assert "no image data" in message and "give the file that holds" in message
 
 
 def test_no_wcs(tmp_path):
     hdus = make_band_hdus()
     hdus["i"] = fits.PrimaryHDU(hdus["i"].data, header=fits.Header({"FILTER": "i"}))
-    assert "no celestial WCS" in _error_of(_write(tmp_path, hdus))
+    message = _error_of(_write(tmp_path, hdus))
+    assert "no celestial WCS" in message and "give cutouts with RA/Dec WCS" in message
 
 
 def test_band_not_found(tmp_path):
@@ -103,11 +109,12 @@ def test_band_not_found(tmp_path):
     del hdus["r"].header["FILTER"]
     path = tmp_path / "galaxy.fits"
     hdus["r"].writeto(path)
-    assert "cannot tell its band" in _error_of([path])
+    message = _error_of([path])
+    assert "cannot tell its band" in message and "rename it" in message
 
 
 def test_missing_file(tmp_path):
-    assert "no such file" in _error_of([tmp_path / "nope-r.fits"])
+    assert "no such file; check the path" in _error_of([tmp_path / "nope-r.fits"])
 
 
 def test_cube_ndddata_hdulist_and_dict_inputs():
@@ -142,7 +149,7 @@ def test_counts_are_converted_with_nmgy():
 
 
 def test_unsupported_type():
-    with pytest.raises(TypeError, match="FITS file names"):
+    with pytest.raises(TypeError, match="inputs of type int: give FITS file names"):
         parse_inputs([1, 2, 3])
 
 

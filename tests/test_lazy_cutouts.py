@@ -77,7 +77,7 @@ def test_corrupt_pixels_fail_at_load_time_only(tmp_path):
     _truncate_data(paths[7])  # gal1-r.fits
     galaxies = parse_inputs(paths)
     assert all(isinstance(g, GalaxyFiles) for g in galaxies)
-    with pytest.raises(PicassoInputError, match="not a readable FITS file") as info:
+    with pytest.raises(PicassoInputError, match="the file is truncated") as info:
         galaxies[1].load()
     assert "gal1-r.fits" in str(info.value)
     for galaxy in (galaxies[0], galaxies[2]):
@@ -93,7 +93,7 @@ def test_a_corrupt_galaxy_fails_alone_in_a_catalogue_run(tmp_path, tiny_model_di
     status = dict(zip(summary["name"], summary["status"], strict=True))
     assert status == {"gal0": "done", "gal1": "failed", "gal2": "done"}
     (message,) = summary["message"][summary["status"] == "failed"]
-    assert "gal1-r.fits: not a readable FITS file" in message
+    assert "gal1-r.fits: the file is truncated" in message
 
 
 def _drop_filter(hdus, band):
@@ -109,8 +109,12 @@ def _drop_filter(hdus, band):
             lambda folder, paths: _rewrite(paths[4], header={"FILTER": "i"}),
             "band(s) i given more than once",
         ),
-        (lambda folder, paths: paths[2].write_text("not FITS"), "not a readable"),
-        (lambda folder, paths: paths[2].write_bytes(b""), "not a readable"),
+        (lambda folder, paths: paths[2].write_text("not FITS"), "not a FITS file"),
+        (
+            lambda folder, paths: paths[2].write_bytes(b""),
+            "the file is empty (0 bytes; an interrupted download or copy?); "
+            "download or copy it again",
+        ),
         (
             lambda folder, paths: _rewrite(paths[2], data=False),
             "no image data in any HDU",

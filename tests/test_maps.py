@@ -53,10 +53,10 @@ def test_write_is_atomic_and_refuses_overwrite(maps, tmp_path):
 
 def test_failed_write_leaves_nothing(maps, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError("device on fire")
 
     monkeypatch.setattr(fits.HDUList, "writeto", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(PicassoInputError, match="device on fire.*no partial file"):
         maps.write(tmp_path / "out" / "out.fits")
     assert list((tmp_path / "out").iterdir()) == []
 

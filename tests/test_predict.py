@@ -76,7 +76,9 @@ def test_bands_on_different_sky_are_refused(tiny_model_dir):
     hdus = make_band_hdus()
     far = make_band_hdus(crval=(151.0, 2.0))
     hdus["i"] = far["i"]
-    with pytest.raises(PicassoInputError, match="not cutouts of the same galaxy"):
+    with pytest.raises(
+        PicassoInputError, match="not cutouts of the same galaxy; check that the"
+    ):
         predict(dict(hdus), model=tiny_model_dir)
 
 
@@ -107,7 +109,7 @@ def test_bad_options(cutout_files, tiny_model_dir):
         predict(cutout_files, model=tiny_model_dir, on_error="ignore")
     with pytest.raises(ValueError, match="batch_size"):
         predict(cutout_files, model=tiny_model_dir, batch_size=0)
-    with pytest.raises(PicassoInputError, match="unknown device"):
+    with pytest.raises(PicassoInputError, match="unknown device 'abacus'; use"):
         predict(cutout_files, model=tiny_model_dir, device="abacus")
 
 

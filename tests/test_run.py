@@ -71,11 +71,11 @@ def test_bad_option_values_are_named(options, message):
 
 def test_targets_are_checked_before_the_model_is_loaded(tmp_path):
     missing_model = tmp_path / "no-such-model"
-    with pytest.raises(PicassoInputError, match="no such catalogue"):
+    with pytest.raises(PicassoInputError, match="no such catalogue file; check"):
         predict(tmp_path, targets=tmp_path / "none.csv", model=missing_model)
     catalogue = tmp_path / "cat.csv"
     catalogue.write_text("x,y\n1,2\n")
-    with pytest.raises(PicassoInputError, match="ra and dec"):
+    with pytest.raises(PicassoInputError, match="ra and dec.*name the columns"):
         predict(tmp_path, targets=catalogue, model=missing_model)
 
 
@@ -201,7 +201,7 @@ def test_a_band_frame_that_misses_its_target_fails_that_galaxy_only(
     targets = SkyCoord(
         [200.50993224, centre.ra.deg], [36.73092147, centre.dec.deg], unit="deg"
     )
-    with pytest.warns(PicassoWarning, match="skipped"):
+    with pytest.warns(PicassoWarning, match="another field; check the frames"):
         results = predict(
             frames,
             targets=targets,

@@ -222,7 +222,9 @@ def test_corrupt_frame_gives_clear_error(shared_data, tmp_path, damage, decoder)
         raw = b"SIMPLE  =                    T" * 100
     bad = tmp_path / source.name
     bad.write_bytes(raw)
-    with pytest.raises(PicassoInputError, match="corrupt or truncated") as info:
+    with pytest.raises(
+        PicassoInputError, match="corrupt or truncated; download it again"
+    ) as info:
         sdss.read_frame(bad)
     assert str(bad) in str(info.value)
 
@@ -233,7 +235,7 @@ def test_uncompressed_and_missing_frames(shared_data, tmp_path):
     plain.write_bytes(bz2.decompress(source.read_bytes()))
     image = sdss.read_frame(plain)
     assert image.meta["run"] == 1000
-    with pytest.raises(PicassoInputError, match="does not exist"):
+    with pytest.raises(PicassoInputError, match="does not exist; check the path"):
         sdss.read_frame(tmp_path / "frame-r-001000-1-0101.fits.bz2")
 
 

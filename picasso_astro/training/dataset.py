@@ -53,6 +53,7 @@ Fluxes are stored unscaled; the model's input scaling
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -251,13 +252,60 @@ class ShardedDataset:
             )
             raise PicassoInputError(msg)
         self.paths = sorted(self.directory.glob("shard-*.h5"))
+        self._check_shards_present()
         counts = []
         for path in self.paths:
-            with h5py.File(path, "r") as f:
-                counts.append(int(f.attrs["count"]))
+            try:
+                with h5py.File(path, "r") as f:
+                    counts.append(int(f.attrs["count"]))
+            except (OSError, KeyError) as exc:
+                # What `picasso-train mocks` takes for a shard to write again.
+                msg = (
+                    f"{path}: the shard file is truncated or damaged and cannot be "
+                    f"read ({exc}); regenerate it: {self._remedy(rewrites=True)}"
+                )
+                raise PicassoInputError(msg) from None
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
         self._files = {}
         self._pid = None
+
+    def _remedy(self, *, rewrites):
+        """Say how to write the dataset's missing or damaged shards again."""
+        manifest = self.manifest
+        if manifest.get("kind") != "mocks" or "n" not in manifest:
+            return "write it again with the tool that wrote this dataset"
+        command = (
+            f"picasso-train mocks -o {shlex.quote(str(self.directory))} "
+            f"--n {manifest['n']} "
+            f"--seed {manifest['seed']} --size {manifest['size']} "
+            f"--shard-size {manifest['shard_size']}"
+        )
+        switches = manifest.get("preprocessing", {})
+        for key in ("background", "match_psf", "mask_sources"):
+            if switches.get(key) is False:
+                command += f" --no-{key.replace('_', '-')}"
+        if rewrites:
+            return (
+                f"run `{command}` again (it writes the missing and unreadable "
+                "shards and keeps the complete ones)"
+            )
+        return f"delete it and run `{command}` (it keeps the complete shards)"
+
+    def _check_shards_present(self):
+        """Refuse a mock dataset whose run stopped before all shards were written."""
+        n, size = self.manifest.get("n"), self.manifest.get("shard_size")
+        if self.manifest.get("kind") != "mocks" or n is None or size is None:
+            return
+        expected = [shard_path(self.directory, k) for k in range(-(-n // size))]
+        missing = [path.name for path in expected if path not in self.paths]
+        if missing:
+            shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+            msg = (
+                f"{self.directory}: the dataset is incomplete: {len(missing)} of "
+                f"{len(expected)} shards are missing ({shown}), as after an "
+                f"interrupted run; finish it: {self._remedy(rewrites=True)}"
+            )
+            raise PicassoInputError(msg)
 
     @property
     def attrs(self):
@@ -292,11 +340,18 @@ class ShardedDataset:
         ``poisson_scale`` with the observed flux standing in for the model.
         """
         number, slot = self._locate(index)
-        f = self._file(number)
-        item = {key: f[key][slot] for key in _ARRAY_KEYS}
-        row = f["params"][slot]
+        try:
+            f = self._file(number)
+            item = {key: f[key][slot] for key in _ARRAY_KEYS}
+            row = f["params"][slot]
+            extras = f["extras"][slot]
+        except OSError as exc:
+            msg = (
+                f"{self.paths[number]}: galaxy {slot} of this shard cannot be read "
+                f"({exc}): the file is damaged; {self._remedy(rewrites=False)}"
+            )
+            raise PicassoInputError(msg) from None
         item["params"] = {name: float(row[name]) for name in row.dtype.names}
-        extras = f["extras"][slot]
         item["extras"] = json.loads(
             extras.decode() if isinstance(extras, bytes) else extras
         )

@@ -155,3 +155,32 @@ def test_bad_inputs(tmp_path):
         ShardedDataset(tmp_path)
     with pytest.raises(PicassoInputError, match="n must be"):
         write_mock_dataset(tmp_path / "x", 0, seed=1, progress=False)
+
+
+def test_a_truncated_shard_is_named_with_the_command_that_rewrites_it(tmp_path):
+    from picasso_astro.training.cli import main as train
+
+    data = tmp_path / "mocks"
+    mocks = ["mocks", "--n", 4, "--size", SIZE, "--shard-size", 2, "-o", data]
+    assert run_cli(*mocks[1:]).exit_code == 0
+    shard = data / "shard-00001.h5"
+    shard.write_bytes(shard.read_bytes()[:5000])
+    fit = ["fit", "--data", data, "--out", tmp_path / "run", "--epochs", 1, "--quiet"]
+    result = CliRunner().invoke(train, list(map(str, fit)))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{shard}: the shard file is truncated or damaged" in result.output
+    command = f"picasso-train mocks -o {data} --n 4 --seed 0 --size {SIZE}"
+    assert command in result.output
+    # The remedy works: the same command writes the shard again.
+    assert run_cli(*mocks[1:]).exit_code == 0
+    with ShardedDataset(data) as dataset:
+        assert len(dataset) == 4
+
+
+def test_an_interrupted_mock_dataset_is_not_trained_on(tmp_path):
+    write_mock_dataset(tmp_path, 4, seed=2, size=SIZE, shard_size=2, progress=False)
+    (tmp_path / "shard-00000.h5").unlink()
+    with pytest.raises(
+        PicassoInputError, match=r"1 of 2 shards are missing.*finish it: run.*--seed 2"
+    ):
+        ShardedDataset(tmp_path)
