@@ -1,6 +1,7 @@
 """Do the maps depend on the cutout? Size and shift stability of a model.
 
     python benchmarks/bench_stability.py [--model DIR] [--n 20] [--size 256]
+        [--no-preparation]
 
 Makes ``--n`` mock galaxies of ``--size`` pixels, prepares (as ``predict``
 does, with the model's recorded preparation) the whole image, its central
@@ -8,7 +9,8 @@ half, and central-half cutouts shifted by 16 pixels along x and y, runs the
 model on each, and prints the rms and largest change (dex) of every
 property's central 64 x 64 pixels between them. A model whose output at a
 pixel depends only on its neighbourhood changes little; model 0.1 (GroupNorm
-over the whole image) changes a lot.
+over the whole image) changes a lot. With ``--no-preparation`` the images go
+to the network as they are, which measures the network alone.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import argparse
 import numpy as np
 import torch
 
+from picasso_astro._options import LEGACY_PREPARATION
 from picasso_astro.hub import load_model
 from picasso_astro.preprocess import prepare_target, to_model_input
 from picasso_astro.training.mocks import galaxy_seed, make_mock
@@ -37,10 +40,8 @@ def crop(images, y0, x0, size):
     }
 
 
-def maps_of(model, images):
-    prepared = prepare_target(
-        images, options=model.config.preprocessing, name="stability"
-    )
+def maps_of(model, images, options):
+    prepared = prepare_target(images, options=options, name="stability")
     cube, mask = prepared.cube()
     x = torch.from_numpy(to_model_input(cube, mask, softening=model.config.softening))
     with torch.no_grad():
@@ -54,9 +55,13 @@ def main():
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=31)
+    parser.add_argument("--no-preparation", action="store_true")
     args = parser.parse_args()
     model = load_model(args.model) if args.model else load_model()
     model.network.eval()
+    options = model.config.preprocessing
+    if args.no_preparation:
+        options = LEGACY_PREPARATION
     size, half = args.size, args.size // 2
     start = (size - CENTRE) // 2
     cases = {
@@ -66,16 +71,20 @@ def main():
     changes = {case: [] for case in cases}
     for index in range(args.n):
         mock = make_mock(galaxy_seed(args.seed, index), size=size)
-        reference = maps_of(model, mock.images)
+        reference = maps_of(model, mock.images, options)
         ref_centre = reference[:, start : start + CENTRE, start : start + CENTRE]
         for case, offset in cases.items():
             y0 = x0 = offset
-            values = maps_of(model, crop(mock.images, y0, x0, half))
+            values = maps_of(model, crop(mock.images, y0, x0, half), options)
             inner = values[
                 :, start - y0 : start - y0 + CENTRE, start - x0 : start - x0 + CENTRE
             ]
             changes[case].append(inner - ref_centre)
-    print(f"model {model.config.name} {model.config.revision}, {args.n} mocks")
+    steps = [k for k, v in options.recorded().items() if v is True]
+    print(
+        f"model {model.config.name} {model.config.revision}, {args.n} mocks, "
+        f"preparation: {', '.join(steps) or 'none'}"
+    )
     for case, diffs in changes.items():
         diffs = np.stack(diffs)  # (n, properties, 64, 64)
         print(f"central {CENTRE} x {CENTRE} px, {case}:")
