@@ -7,13 +7,17 @@ real frames in ../shared/data test that the maps do not change.
 import bz2
 import importlib.util
 import sys
+import warnings
 
 import numpy as np
 import pytest
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from picasso_astro import _bz2fits
+from picasso_astro import _bz2fits, _psf, predict, sdss
+from picasso_astro.exceptions import PicassoInputError, PicassoWarning
+from picasso_astro.preprocess import frame_read_size, prepare_target
 
 HAS_INDEXED_BZIP2 = importlib.util.find_spec("indexed_bzip2") is not None
 needs_indexed_bzip2 = pytest.mark.skipif(
@@ -25,8 +29,10 @@ needs_indexed_bzip2 = pytest.mark.skipif(
 def fresh_caches():
     """Each test starts with nothing known of any file."""
     _bz2fits.clear_cache()
+    _psf.forget_star_psfs()
     yield
     _bz2fits.clear_cache()
+    _psf.forget_star_psfs()
 
 
 def frame_hdus(shape=(420, 300), *, band="r", seed=0, runs=False):
@@ -172,3 +178,251 @@ def test_header_alone_and_the_fallbacks(tmp_path, monkeypatch):
     assert _bz2fits.read_header(path) == hdus[0].header
     with pytest.raises(_bz2fits.Unsupported, match="indexed_bzip2"):
         _bz2fits.CompressedFITS(path)
+
+
+# --- read_frame and SDSSField -----------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".fits.bz2", ".fits"])
+@pytest.mark.parametrize("centre", [12, 200, 405])
+def test_read_frame_around_positions(tmp_path, suffix, centre):
+    hdus = frame_hdus()
+    path = tmp_path / f"frame-r-000094-1-0012{suffix}"
+    if suffix == ".fits":
+        hdus.writeto(path)
+    else:
+        write_frame(path, hdus)
+    whole = sdss.read_frame(path)
+    wcs = whole.wcs
+    positions = SkyCoord([wcs.pixel_to_world(100, centre)])
+    part = sdss.read_frame(path, around=(positions, 40))
+    if suffix == ".fits.bz2" and not HAS_INDEXED_BZIP2:
+        assert "frame_rows" not in part.meta
+        return
+    start, stop = part.meta["frame_rows"]
+    half = 20 + sdss.ROW_MARGIN
+    assert start <= max(centre - half, 0) and stop >= min(centre + half + 1, 420)
+    assert stop - start <= 2 * half + 3
+    assert part.meta["frame_shape"] == whole.shape
+    np.testing.assert_array_equal(part.data, whole.data[start:stop])
+    np.testing.assert_array_equal(part.noise, whole.noise[start:stop])
+    np.testing.assert_array_equal(part.mask, whole.mask[start:stop])
+    np.testing.assert_array_equal(part.meta["sky"], whole.meta["sky"][start:stop])
+    np.testing.assert_array_equal(part.meta["calib"], whole.meta["calib"])
+    assert part.meta["full_frame"] == whole.meta["full_frame"]
+    assert part.meta["frame_wcs"].to_header() == wcs.to_header()
+    # The WCS of the rows read: their own pixels.
+    x, y = part.wcs.world_to_pixel(positions[0])
+    assert (float(x), float(y)) == pytest.approx((100, centre - start), abs=1e-8)
+    # Squares that cover every row: the whole frame.
+    everything = sdss.read_frame(path, around=(positions, 2000))
+    assert "frame_rows" not in everything.meta
+
+
+def test_read_frame_whole_without_indexed_bzip2(tmp_path, monkeypatch):
+    path = tmp_path / "frame-r-000094-1-0012.fits.bz2"
+    hdus = frame_hdus()
+    write_frame(path, hdus)
+    monkeypatch.setitem(sys.modules, "indexed_bzip2", None)
+    positions = SkyCoord([sdss._read_wcs(hdus[0].header).pixel_to_world(100, 200)])
+    image = sdss.read_frame(path, around=(positions, 40))
+    assert "frame_rows" not in image.meta
+    np.testing.assert_array_equal(image.data, hdus[0].data)
+
+
+@needs_indexed_bzip2
+def test_damage_outside_the_rows_read_falls_back_to_the_usual_error(tmp_path):
+    path = tmp_path / "frame-r-000094-1-0012.fits.bz2"
+    write_frame(path, frame_hdus())
+    raw = bytearray(path.read_bytes())
+    # The last block (the small HDUs) damaged.
+    raw[-200] ^= 0x10
+    path.write_bytes(bytes(raw))
+    positions = SkyCoord([sdss._read_wcs(frame_hdus()[0].header).pixel_to_world(0, 5)])
+    with pytest.raises(PicassoInputError, match="corrupt or truncated"):
+        sdss.read_frame(path, around=(positions, 20))
+
+
+def _field(folder, seed=0):
+    paths = {}
+    for number, band in enumerate("ugriz"):
+        path = folder / f"frame-{band}-000094-1-0012.fits.bz2"
+        write_frame(path, frame_hdus(band=band, seed=seed + number))
+        paths[band] = path
+    return sdss.SDSSField(94, 1, 12, paths=paths)
+
+
+def test_rows_only_where_they_give_the_whole_frames_pixels(tmp_path):
+    # No psField: a PSF from stars needs the whole frame, the first time.
+    field = _field(tmp_path)
+    wcs, _ = field.geometry()
+    coord = wcs.pixel_to_world(150, 200)
+    options = {"psf_fwhm": 1.4, "pad": 16}
+    side = frame_read_size(48, options=options)
+    around = (SkyCoord([coord]), side)
+    first = field.images(around=around)
+    assert all("frame_rows" not in image.meta for image in first.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PicassoWarning)
+        whole = prepare_target(first, coord, size=48, options=options)
+    # Star PSFs measured (or found missing) on the whole frames: now rows do.
+    again = sdss.SDSSField(94, 1, 12, paths=dict(field.paths))
+    images = again.images(around=around)
+    if HAS_INDEXED_BZIP2:
+        assert all("frame_rows" in image.meta for image in images.values())
+    # Reused while they hold what is asked, read again when not.
+    assert again.image("r", around=around) is images["r"]
+    farther = (SkyCoord([wcs.pixel_to_world(150, 20)]), side)
+    assert again.image("r", around=farther) is not images["r"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PicassoWarning)
+        part = prepare_target(images, coord, size=48, options=options)
+    cube, mask = whole.cube()
+    part_cube, part_mask = part.cube()
+    np.testing.assert_array_equal(part_cube, cube)
+    np.testing.assert_array_equal(part_mask, mask)
+    np.testing.assert_array_equal(part.bitmask, whole.bitmask)
+    assert part.wcs.to_header() == whole.wcs.to_header()
+    assert part.steps == whole.steps
+    for band in "ugriz":
+        meta, whole_meta = part.images[band].meta, whole.images[band].meta
+        assert meta.keys() == whole_meta.keys()
+        for key, value in meta.items():
+            np.testing.assert_array_equal(value, whole_meta[key])
+
+
+def test_a_cutout_beyond_the_rows_read_is_refused(tmp_path):
+    if not HAS_INDEXED_BZIP2:
+        pytest.skip("indexed_bzip2 is not installed")
+    field = _field(tmp_path)
+    wcs, _ = field.geometry()
+    coord = wcs.pixel_to_world(150, 200)
+    images = {
+        band: sdss.read_frame(path, around=(SkyCoord([coord]), 30))
+        for band, path in field.paths.items()
+    }
+    with pytest.raises(ValueError, match="outside the rows"):
+        prepare_target(images, coord, size=48, background=False, match_psf=False)
+
+
+def test_star_psfs_are_kept_per_frame_file(monkeypatch):
+    from picasso_astro.images import BandImage
+
+    calls = []
+    measure = _psf.estimate_psf
+
+    def counting(image, **kwargs):
+        calls.append(image.band)
+        return measure(image, **kwargs)
+
+    monkeypatch.setattr(_psf, "estimate_psf", counting)
+    rng = np.random.default_rng(3)
+    frame_id = ("frame-r-000094-1-0012.fits.bz2", 100, 7)
+    frame = BandImage("r", rng.normal(0, 0.05, (96, 96)), meta={"frame_id": frame_id})
+    assert not _psf.star_psf_known(frame_id)
+    assert _psf.psf_for_band(frame, fallback_fwhm=1.4)[2] == "fwhm"
+    assert _psf.star_psf_known(frame_id)
+    # The same file read again (new pixels): not measured again.
+    again = BandImage("r", frame.data.copy(), meta=dict(frame.meta))
+    del frame
+    assert _psf.psf_for_band(again, fallback_fwhm=1.4)[2] == "fwhm"
+    assert calls == ["r"]
+    # Rows of a frame whose stars were never measured: not measured on them.
+    rows = BandImage(
+        "g",
+        again.data[:40],
+        meta={"frame_id": ("other", 1, 2), "frame_rows": (0, 40)},
+    )
+    with pytest.raises(ValueError, match="whole frame"):
+        _psf.psf_for_band(rows, fallback_fwhm=1.4)
+
+
+# --- real frames --------------------------------------------------------------
+
+#: Frame pixels (x, y) of galaxies: at the first and last rows, the middle,
+#: the left and right edges, and half off the frame's first row.
+EDGES = [(1000, 20), (1000, 1470), (500, 744), (5, 300), (2040, 1100), (1500, 3)]
+
+
+def _maps_by_read(folder, model, *, whole, monkeypatch):
+    """Map every galaxy of ``EDGES`` on its own, frames whole or in part."""
+    real = sdss.read_frame
+    rows = []
+
+    def reading(path, **kwargs):
+        if whole:
+            kwargs.pop("around", None)
+        image = real(path, **kwargs)
+        rows.append(image.meta.get("frame_rows"))
+        return image
+
+    monkeypatch.setattr(sdss, "read_frame", reading)
+    (field,) = sdss.find_frames(folder).values()
+    wcs, _ = field.geometry()
+    maps = []
+    for x, y in EDGES:
+        fields = sdss.find_frames(folder)
+        maps += predict(
+            fields,
+            targets=SkyCoord([wcs.pixel_to_world(x, y)]),
+            model=model,
+            device="cpu",
+            preprocessing={"psf_fwhm": 1.4},
+            progress=False,
+        )
+    monkeypatch.setattr(sdss, "read_frame", real)
+    return maps, rows
+
+
+def _assert_same_maps(first, second):
+    for a, b in zip(first, second, strict=True):
+        assert a.names == b.names
+        for name in a.names:
+            np.testing.assert_array_equal(a[name].data, b[name].data)
+            np.testing.assert_array_equal(
+                a[name].uncertainty.array, b[name].uncertainty.array
+            )
+        np.testing.assert_array_equal(a.bitmask, b.bitmask)
+        assert a.wcs.to_header() == b.wcs.to_header()
+        assert a.meta["preprocessing"] == b.meta["preprocessing"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.filterwarnings("ignore::picasso_astro.exceptions.TargetWarning")
+@needs_indexed_bzip2
+def test_maps_from_rows_equal_maps_from_whole_frames(
+    shared_data, model_64, monkeypatch
+):
+    # Field 2583 has a psField: nothing needs the whole frame.
+    folder = shared_data / "sdss" / "field-002583-2-0136"
+    whole, whole_rows = _maps_by_read(
+        folder, model_64, whole=True, monkeypatch=monkeypatch
+    )
+    assert set(whole_rows) == {None}
+    part, part_rows = _maps_by_read(
+        folder, model_64, whole=False, monkeypatch=monkeypatch
+    )
+    assert None not in part_rows
+    assert max(stop - start for start, stop in part_rows) < 400
+    _assert_same_maps(whole, part)
+
+
+@pytest.mark.shared_data
+@pytest.mark.filterwarnings("ignore::picasso_astro.exceptions.TargetWarning")
+@needs_indexed_bzip2
+def test_maps_from_rows_after_stars_measured_on_whole_frames(
+    shared_data, model_64, monkeypatch
+):
+    # Field 4510 has no psField: the first galaxy's frames are read whole (its
+    # stars give the PSF), the next galaxies' in part.
+    folder = shared_data / "sdss" / "field-004510-4-0030"
+    part, part_rows = _maps_by_read(
+        folder, model_64, whole=False, monkeypatch=monkeypatch
+    )
+    assert part_rows[:5] == [None] * 5
+    assert None not in part_rows[5:]
+    whole, whole_rows = _maps_by_read(
+        folder, model_64, whole=True, monkeypatch=monkeypatch
+    )
+    assert set(whole_rows) == {None}
+    _assert_same_maps(whole, part)
