@@ -52,6 +52,9 @@ RECORD = 2880
 _FAR = 1 << 40
 #: Files whose decoding state is kept (primary header, extensions, offsets).
 CACHE_SIZE = 32
+#: Blocks are looked for in the compressed data from this fraction of it on:
+#: rows before its middle are read forward, from the first block.
+BACKWARD_FROM = 0.4
 
 
 class Unsupported(ValueError):
@@ -71,8 +74,10 @@ def available():
     return _indexed_bzip2() is not None
 
 
-def find_blocks(raw):
+def find_blocks(raw, start=0):
     """Return the bit offsets of the bzip2 block headers in compressed bytes.
+
+    Only those from byte ``start`` on are looked for.
 
     A block header is the 48-bit magic number at any bit offset.  At each of
     the eight bit alignments, five whole bytes of it fall on byte boundaries:
@@ -87,13 +92,13 @@ def find_blocks(raw):
         else:
             inner = bytes((magic >> (40 - 8 * k + shift)) & 0xFF for k in range(1, 6))
             lead = 1
-        start = raw.find(inner, lead)
-        while start >= 0:
-            first = start - lead
+        where = raw.find(inner, start + lead)
+        while where >= 0:
+            first = where - lead
             window = int.from_bytes(raw[first : first + 7].ljust(7, b"\0"), "big")
             if (window >> (8 - shift)) & ((1 << 48) - 1) == magic:
                 found.append(8 * first + shift)
-            start = raw.find(inner, start + 1)
+            where = raw.find(inner, where + 1)
     return np.array(sorted(found), dtype=np.int64)
 
 
@@ -165,10 +170,13 @@ _STATES_LOCK = threading.Lock()
 
 
 def file_key(path):
-    """Return ``(resolved path, size, modification time)``, a file's identity."""
+    """Return ``(absolute path, size, modification time)``, a file's identity.
+
+    The path as given, made absolute: links to one file are different files.
+    """
     path = Path(path)
     stat = path.stat()
-    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return (str(path.absolute()), stat.st_size, stat.st_mtime_ns)
 
 
 def _state_for(path):
@@ -214,7 +222,7 @@ def read_header(path):
         with bz2.open(path) as stream:
             return fits.Header.fromfile(stream)
     with CompressedFITS(path) as view:
-        return view.primary_header()
+        return view.primary_header().copy()
 
 
 class CompressedFITS(io.RawIOBase):
@@ -249,6 +257,7 @@ class CompressedFITS(io.RawIOBase):
         self._spans = []  # (offset, bytes) decoded by this view
         self._forward = None  # a reader decoding from the file's start
         self._forward_pos = 0
+        self._primary = None
         #: Decompressed bytes this view decoded (for tests and benchmarks).
         self.decoded = 0
 
@@ -298,8 +307,10 @@ class CompressedFITS(io.RawIOBase):
     # --- what is known of the file ----------------------------------------
 
     def primary_header(self):
-        """Return the primary header (`~astropy.io.fits.Header`)."""
-        return fits.Header.fromstring(self._head())
+        """Return the primary header (`~astropy.io.fits.Header`), not to be changed."""
+        if self._primary is None:
+            self._primary = fits.Header.fromstring(self._head())
+        return self._primary
 
     def size(self):
         """Return the decompressed size (anchors the end when not yet known)."""
@@ -328,7 +339,7 @@ class CompressedFITS(io.RawIOBase):
                 ):
                     break
             head = b"".join(records)
-            header = fits.Header.fromstring(head)
+            header = self._primary = fits.Header.fromstring(head)
             if header.get("GROUPS", False):
                 msg = f"{self._path}: random-groups files are not read in parts"
                 raise Unsupported(msg)
@@ -344,7 +355,7 @@ class CompressedFITS(io.RawIOBase):
         blocks = self._blocks()
         for back in range(1, min(len(blocks), 4) + 1):
             index = len(blocks) - back
-            if index == 0:
+            if index < 0 or blocks[index] == FIRST_BLOCK_BIT:
                 break
             data = self._decode_to_end(blocks[index])
             start = self._find_first_extension(data)
@@ -383,11 +394,13 @@ class CompressedFITS(io.RawIOBase):
         return None
 
     def _blocks(self):
+        """Return the bit offsets of the blocks in the latter part of the file."""
         state = self._state
         if state.blocks is None:
-            blocks = find_blocks(self._path.read_bytes())
-            if len(blocks) == 0 or blocks[0] != FIRST_BLOCK_BIT:
-                msg = f"{self._path}: no bzip2 block at the start of the stream"
+            raw = self._path.read_bytes()
+            blocks = find_blocks(raw, int(BACKWARD_FROM * len(raw)))
+            if len(blocks) == 0:
+                msg = f"{self._path}: no bzip2 block in the second half of the file"
                 raise Unsupported(msg)
             with state.lock:
                 state.blocks = blocks
@@ -493,14 +506,14 @@ class CompressedFITS(io.RawIOBase):
         if index >= len(blocks) or blocks[index] != bit:
             return None
         back = -(-(start - offset) // state.block_bytes)
-        if index - back <= 0:
+        if index - back < 0 or blocks[index - back] == FIRST_BLOCK_BIT:
             return None
         return index - back, start - back * state.block_bytes
 
     def _read_backward(self, offset, count, index):
         state = self._state
         blocks = self._blocks()
-        while index > 0:
+        while index >= 0 and blocks[index] != FIRST_BLOCK_BIT:
             data = self._decode_to_end(blocks[index])
             start = state.size - len(data)
             with state.lock:

@@ -295,8 +295,11 @@ def _is_calibration_vector(header, primary):
     )
 
 
-def _frame_hdus(path, source, rows=None):
-    """Read a frame's header, image (rows), calibration vector and sky grid."""
+def _frame_hdus(path, source, rows=None, wcs=None):
+    """Read a frame's header, image (rows), calibration vector and sky grid.
+
+    Returns them with ``rows`` and ``wcs`` (the frame's, if known).
+    """
     with fits.open(source) as hdul:
         if len(hdul) < 3:
             msg = (
@@ -314,15 +317,16 @@ def _frame_hdus(path, source, rows=None):
         allsky = np.array(sky_table["ALLSKY"][0], dtype=np.float64)
         xinterp = np.array(sky_table["XINTERP"][0], dtype=np.float64)
         yinterp = np.array(sky_table["YINTERP"][0], dtype=np.float64)
-    return header, image, rows, calib, allsky, xinterp, yinterp
+    return header, image, rows, calib, allsky, xinterp, yinterp, wcs
 
 
 def _rows_of(header, around):
-    """Return the rows of a frame (its primary header) that ``around`` covers."""
+    """Return the rows of a frame that ``around`` covers, and the frame's WCS."""
     if header.get("NAXIS") != 2:
-        return None
+        return None, None
     shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-    return _rows_around(_read_wcs(header), shape, around)
+    wcs = _read_wcs(header)
+    return _rows_around(wcs, shape, around), wcs
 
 
 #: What a frame read in part can fail with: it is then read whole, which
@@ -350,15 +354,15 @@ def _read_in_part(path, around):
     """
     try:
         if path.suffix in (".fits", ".fit"):
-            rows = _rows_of(fits.getheader(path, 0), around)
-            return None if rows is None else _frame_hdus(path, path, rows)
+            rows, wcs = _rows_of(fits.getheader(path, 0), around)
+            return None if rows is None else _frame_hdus(path, path, rows, wcs)
         if path.suffix != ".bz2" or not _bz2fits.available():
             return None
         with _bz2fits.CompressedFITS(
             path, first_extension=_is_calibration_vector
         ) as view:
-            rows = _rows_of(view.primary_header(), around)
-            return None if rows is None else _frame_hdus(path, view, rows)
+            rows, wcs = _rows_of(view.primary_header(), around)
+            return None if rows is None else _frame_hdus(path, view, rows, wcs)
     except _PARTIAL_ERRORS:
         return None
 
@@ -419,7 +423,7 @@ def read_frame(path, *, psfield=None, around=None):
             raise PicassoInputError(msg) from None
         except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
             raise _open_error(path, err, "frame") from err
-    header, image, rows, calib, allsky, xinterp, yinterp = parts
+    header, image, rows, calib, allsky, xinterp, yinterp, frame_wcs = parts
     if image.ndim != 2 or calib.shape != (image.shape[1],):
         msg = (
             f"{path}: the calibration vector has shape {calib.shape} but the "
@@ -462,7 +466,8 @@ def read_frame(path, *, psfield=None, around=None):
     noise *= calib32
     sky *= calib32
 
-    frame_wcs = _read_wcs(header)
+    if frame_wcs is None:
+        frame_wcs = _read_wcs(header)
     meta = {
         "file": str(path),
         "frame_id": frame_id(path),
