@@ -161,7 +161,7 @@ class _FileState:
         self.primary_end = None  # offset of the first extension
         self.size = None  # decompressed size of the file
         self.tail = None  # bytes of the extensions, primary_end to size
-        self.blocks = None  # bit offsets of every block
+        self.blocks = None  # bit offsets of the blocks after BACKWARD_FROM
         self.anchors = {FIRST_BLOCK_BIT: 0}  # block bit offset -> its offset
 
 
@@ -400,7 +400,7 @@ class CompressedFITS(io.RawIOBase):
             raw = self._path.read_bytes()
             blocks = find_blocks(raw, int(BACKWARD_FROM * len(raw)))
             if len(blocks) == 0:
-                msg = f"{self._path}: no bzip2 block in the second half of the file"
+                msg = f"{self._path}: no bzip2 block in the latter part of the file"
                 raise Unsupported(msg)
             with state.lock:
                 state.blocks = blocks
