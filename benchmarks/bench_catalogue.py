@@ -227,13 +227,23 @@ def run(args):
 
 
 def forget_fields():
-    """Forget what this process learnt of frame files (as for new fields)."""
-    from picasso_astro import _bz2fits, _psf
+    """Forget what this process learnt of frame files (as for new fields).
 
-    _bz2fits.clear_cache()
-    _psf.forget_star_psfs()
-    _psf._FWHM_CACHE.clear()
-    _psf._KERNEL_CACHE.clear()
+    Also with versions before frames were read in part, for comparisons.
+    """
+    from picasso_astro import _psf
+
+    try:
+        from picasso_astro import _bz2fits
+    except ImportError:
+        pass
+    else:
+        _bz2fits.clear_cache()
+    if hasattr(_psf, "forget_star_psfs"):
+        _psf.forget_star_psfs()
+    _psf._STAR_PSFS.clear()
+    _psf._FWHM_CACHE._entries.clear()
+    _psf._KERNEL_CACHE._entries.clear()
 
 
 def link_fields(folders, count, directory):

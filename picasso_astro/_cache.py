@@ -40,11 +40,6 @@ class ContentCache:
             key.append((array.shape, array.dtype.str, digest))
         return tuple(key)
 
-    def clear(self):
-        """Forget every entry."""
-        with self._lock:
-            self._entries.clear()
-
     def get(self, key, compute):
         """Return the value stored under ``key``, else store ``compute()``."""
         with self._lock:
