@@ -170,8 +170,9 @@ def test_header_alone_and_the_fallbacks(tmp_path, monkeypatch):
     plain = tmp_path / "frame-r-000094-1-0012.fits"
     hdus.writeto(plain)
     assert _bz2fits.read_header(plain) == hdus[0].header
-    with pytest.raises(_bz2fits.Unsupported, match="not a bzip2 file"):
-        _bz2fits.CompressedFITS(plain)
+    if HAS_INDEXED_BZIP2:
+        with pytest.raises(_bz2fits.Unsupported, match="not a bzip2 file"):
+            _bz2fits.CompressedFITS(plain)
     # Without indexed_bzip2, the standard library reads the header.
     monkeypatch.setitem(sys.modules, "indexed_bzip2", None)
     assert not _bz2fits.available()
@@ -270,10 +271,10 @@ def test_rows_only_where_they_give_the_whole_frames_pixels(tmp_path):
     images = again.images(around=around)
     if HAS_INDEXED_BZIP2:
         assert all("frame_rows" in image.meta for image in images.values())
-    # Reused while they hold what is asked, read again when not.
-    assert again.image("r", around=around) is images["r"]
-    farther = (SkyCoord([wcs.pixel_to_world(150, 20)]), side)
-    assert again.image("r", around=farther) is not images["r"]
+        # Reused while they hold what is asked, read again when not.
+        assert again.image("r", around=around) is images["r"]
+        farther = (SkyCoord([wcs.pixel_to_world(150, 20)]), side)
+        assert again.image("r", around=farther) is not images["r"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PicassoWarning)
         part = prepare_target(images, coord, size=48, options=options)
