@@ -9,6 +9,19 @@ galaxies/s (model loading and cluster start-up excluded; reading frames,
 preprocessing, the network and writing files included) and the peak
 resident memory of the process.
 
+With ``--one-per-field N``, each galaxy lies in a field of its own, as in
+spectroscopic catalogues: N fields, one galaxy at a random place in each.
+The test data hold three fields, one of them (002583-2-0136) with its
+psField, so the N fields are N names (symbolic links in a temporary folder)
+of those, each a new field for the package (what it learns of a file is
+kept by path): first N names of the psField field (the PSF from the psField;
+frames read in part), then N names of the three fields in turn (two of three
+without a psField: frames read whole, PSF measured on the stars).  Each
+galaxy goes to its own name (the planner would put it in the first of
+identical fields).  Prints galaxies/s (wall clock) and CPU seconds per
+galaxy (all processes), then the cold start (import, model load, cluster
+start, first galaxy, in a fresh process) and the peak memory of each process.
+
 With ``--cutouts``, the galaxies are instead synthetic five-band cutouts
 (one FITS file per band, written to a temporary folder beforehand and not
 timed), the catalogue guide's other case.
@@ -16,7 +29,8 @@ timed), the catalogue guide's other case.
 Run from the project root (frames from ../shared/data)::
 
     python benchmarks/bench_catalogue.py --per-field 40            # shared fields
-    python benchmarks/bench_catalogue.py --per-field 1 --repeats 3 # one per field
+    python benchmarks/bench_catalogue.py --one-per-field 12         # own fields
+    python benchmarks/bench_catalogue.py --one-per-field 12 --workers 2
     python benchmarks/bench_catalogue.py --per-field 40 --workers 2 # Dask
     python benchmarks/bench_catalogue.py --memory 10 1000          # flat memory?
     python benchmarks/bench_catalogue.py --cutouts --total 200     # cutouts
@@ -24,6 +38,7 @@ Run from the project root (frames from ../shared/data)::
 """
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -37,6 +52,8 @@ from astropy.table import Table
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdss"
 FIELDS = ("field-004510-4-0030", "field-002583-2-0136", "field-005405-6-0099")
+#: The test field with a psField.
+PSFIELD_FIELD = "field-002583-2-0136"
 
 
 def grid_catalogue(folders, per_field, *, margin=100):
@@ -137,6 +154,17 @@ def _import_everything():
 
 
 def peak_rss_mib():
+    """Peak resident memory of this process, MiB.
+
+    Linux's ``VmHWM``: since the process started.  (``ru_maxrss`` keeps the
+    peak of the parent a process was started from, through ``exec``.)
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -198,6 +226,265 @@ def run(args):
     }
 
 
+def forget_fields():
+    """Forget what this process learnt of frame files (as for new fields).
+
+    Also with versions before frames were read in part, for comparisons.
+    """
+    from picasso_astro import _psf
+
+    try:
+        from picasso_astro import _bz2fits
+    except ImportError:
+        pass
+    else:
+        _bz2fits.clear_cache()
+    if hasattr(_psf, "forget_star_psfs"):
+        _psf.forget_star_psfs()
+    _psf._STAR_PSFS.clear()
+    _psf._FWHM_CACHE._entries.clear()
+    _psf._KERNEL_CACHE._entries.clear()
+
+
+def link_fields(folders, count, directory):
+    """Give ``count`` fields new names in ``directory``: symbolic links.
+
+    Name ``k`` is field ``folders[k % len(folders)]`` (frames and psField)
+    under field number ``1000 + k``.  Returns the folder of each name, in
+    the order `~picasso_astro.sdss.find_frames` sorts them.
+    """
+    import re
+
+    directory = Path(directory)
+    sources = []
+    for k in range(count):
+        folder = folders[k % len(folders)]
+        for path in sorted(folder.iterdir()):
+            name = re.sub(
+                r"^((frame-[ugriz]|psField)-\d{6}-\d)-\d{4}(\.fits?(\.bz2)?)$",
+                rf"\g<1>-{1000 + k:04d}\g<3>",
+                path.name,
+            )
+            if name != path.name:
+                (directory / name).symlink_to(path)
+        sources.append(folder)
+    return sources
+
+
+def random_positions(fields, seed, *, margin=10):
+    """One position per field, uniform over its r frame (``margin`` from edges)."""
+    rng = np.random.default_rng(seed)
+    coords = []
+    for fld in fields:
+        wcs, (ny, nx) = fld.geometry()
+        x = rng.uniform(margin, nx - 1 - margin)
+        y = rng.uniform(margin, ny - 1 - margin)
+        coords.append(wcs.pixel_to_world(x, y))
+    return coords
+
+
+@contextlib.contextmanager
+def one_galaxy_per_field_plan():
+    """Plan galaxy ``k`` of the catalogue in the ``k``-th field given."""
+    from picasso_astro import _run
+    from picasso_astro._plan import FieldUnit, Plan, Target
+
+    def plan(inputs, targets=None, **_):
+        fields = list(inputs.values())
+        units = [
+            FieldUnit(fld, [Target(k, targets.names[k], targets.coords[k])])
+            for k, fld in enumerate(fields)
+        ]
+        return Plan(list(targets.names), units, [])
+
+    real = _run.plan_units
+    _run.plan_units = plan
+    try:
+        yield
+    finally:
+        _run.plan_units = real
+
+
+def _build_model(digest, payload, device):
+    from picasso_astro._dask import _worker_model
+
+    _worker_model(digest, payload, device)
+
+
+def _cpu_seconds(client):
+    """CPU seconds used so far by this process and the Dask workers."""
+    total = time.process_time()
+    if client is not None:
+        total += sum(client.run(time.process_time).values())
+    return total
+
+
+def _forget_everywhere(client):
+    forget_fields()
+    if client is not None:
+        client.run(forget_fields)
+
+
+def _worker_peaks(client):
+    if client is None:
+        return []
+    return sorted(client.run(peak_rss_mib).values())
+
+
+def run_one_per_field(args):
+    """Galaxies in fields of their own: psField fields, then the shared fields."""
+    from picasso_astro.catalogue import predict_to_files
+    from picasso_astro.hub import load_model
+    from picasso_astro.sdss import find_frames
+
+    model = load_model(args.model)
+    client = None
+    if args.workers:
+        from picasso_astro._dask import local_client, model_payload
+
+        client = local_client(args.workers)
+        client.run(_import_everything)
+        # Each worker builds the model once, on its first task: not timed.
+        digest, payload = model_payload(model)
+        client.run(_build_model, digest, payload, args.device)
+    results = []
+    cases = [
+        ("psField", [SHARED / PSFIELD_FIELD]),
+        ("shared", [SHARED / name for name in FIELDS]),
+    ]
+    try:
+        for label, folders in cases:
+            with tempfile.TemporaryDirectory() as scratch:
+                links = Path(scratch) / "fields"
+                links.mkdir()
+                link_fields(folders, args.one_per_field, links)
+                fields = find_frames(links)
+                coords = random_positions(fields.values(), seed=len(results))
+                names = [f"{fld.name}-{label}" for fld in fields.values()]
+                catalogue = Table(
+                    {
+                        "name": names,
+                        "ra": [c.ra.deg for c in coords],
+                        "dec": [c.dec.deg for c in coords],
+                    }
+                )
+                _forget_everywhere(client)
+                cpu = _cpu_seconds(client)
+                start = time.perf_counter()
+                with one_galaxy_per_field_plan():
+                    summary = predict_to_files(
+                        fields,
+                        Path(scratch) / "out",
+                        targets=catalogue,
+                        model=model,
+                        device=args.device,
+                        batch_size=args.batch_size,
+                        client=client,
+                        preprocessing={"psf_fwhm": args.psf_fwhm},
+                    )
+                elapsed = time.perf_counter() - start
+                cpu = _cpu_seconds(client) - cpu
+            done = int(np.sum(summary["status"] == "done"))
+            results.append(
+                {
+                    "case": label,
+                    "galaxies": done,
+                    "seconds": elapsed,
+                    "galaxies_per_s": done / elapsed,
+                    "cpu_s_per_galaxy": cpu / max(done, 1),
+                }
+            )
+        peaks = {"process": peak_rss_mib(), "workers": _worker_peaks(client)}
+    finally:
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+    return results, peaks
+
+
+def cold_start(args):
+    """Time a fresh process: import, model load, cluster, one galaxy."""
+    start = time.perf_counter()
+    import picasso_astro  # noqa: F401
+    from picasso_astro.catalogue import predict_to_files
+    from picasso_astro.hub import load_model
+    from picasso_astro.sdss import find_frames
+
+    imported = time.perf_counter()
+    model = load_model(args.model)
+    loaded = time.perf_counter()
+    client = None
+    if args.workers:
+        from picasso_astro._dask import local_client
+
+        client = local_client(args.workers)
+    started = time.perf_counter()
+    fields = find_frames(SHARED / PSFIELD_FIELD)
+    (coord,) = random_positions(fields.values(), seed=7)
+    catalogue = Table({"name": ["cold"], "ra": [coord.ra.deg], "dec": [coord.dec.deg]})
+    with tempfile.TemporaryDirectory() as out:
+        predict_to_files(
+            fields,
+            out,
+            targets=catalogue,
+            model=model,
+            device=args.device,
+            client=client,
+            preprocessing={"psf_fwhm": args.psf_fwhm},
+        )
+    first = time.perf_counter()
+    result = {
+        "import_s": imported - start,
+        "model_s": loaded - imported,
+        "cluster_s": started - loaded,
+        "first_galaxy_s": first - started,
+        "total_s": first - start,
+        "cpu_s": time.process_time(),
+        "peak_rss_mib": peak_rss_mib(),
+        "worker_peak_rss_mib": _worker_peaks(client),
+    }
+    if client is not None:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    return result
+
+
+def report_one_per_field(args):
+    where = f"Dask, {args.workers} workers" if args.workers else "one process"
+    results, peaks = run_one_per_field(args)
+    for result in results:
+        kind = (
+            f"names of {PSFIELD_FIELD[6:]} (psField)"
+            if result["case"] == "psField"
+            else "names of the three fields (one with a psField)"
+        )
+        print(
+            f"one galaxy per field, {where}, {result['galaxies']} {kind}: "
+            f"{result['seconds']:.1f} s, {result['galaxies_per_s']:.2f} galaxies/s, "
+            f"{result['cpu_s_per_galaxy']:.2f} CPU s per galaxy"
+        )
+    command = [sys.executable, __file__, "--cold-start", "--device", args.device]
+    command += ["--workers", str(args.workers)]
+    if args.model:
+        command += ["--model", args.model]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    cold = json.loads(done.stdout.strip().splitlines()[-1])
+    cluster = f", cluster {cold['cluster_s']:.1f} s" if args.workers else ""
+    print(
+        f"cold start, {where}: import {cold['import_s']:.1f} s, model "
+        f"{cold['model_s']:.1f} s{cluster}, first galaxy "
+        f"{cold['first_galaxy_s']:.1f} s; {cold['total_s']:.1f} s in all"
+    )
+    workers = ", ".join(f"{peak:.0f}" for peak in peaks["workers"])
+    print(
+        f"peak RSS: {peaks['process']:.0f} MiB this process"
+        + (f", workers {workers} MiB" if workers else "")
+        + f"; cold start {cold['peak_rss_mib']:.0f} MiB"
+    )
+
+
 def memory_check(sizes, args):
     """Run the benchmark in fresh processes for each catalogue size."""
     peaks = {}
@@ -255,8 +542,22 @@ def main():
     )
     parser.add_argument("--cutout-size", type=int, default=128, help="pixels a side")
     parser.add_argument("--cutout-dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one-per-field",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N fields of one galaxy each (and cold start, peak memory)",
+    )
+    parser.add_argument("--cold-start", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.cold_start:
+        print(json.dumps(cold_start(args)))
+        return
+    if args.one_per_field:
+        report_one_per_field(args)
+        return
     if args.memory:
         memory_check(args.memory, args)
         return

@@ -3,7 +3,11 @@
 import astropy.units as u
 import numpy as np
 from astropy.nddata import Cutout2D, NoOverlapError
-from astropy.wcs.utils import pixel_to_pixel, proj_plane_pixel_area
+from astropy.wcs.utils import (
+    pixel_to_pixel,
+    proj_plane_pixel_area,
+    skycoord_to_pixel,
+)
 
 from . import _resample
 from .exceptions import PicassoInputError
@@ -20,6 +24,14 @@ __all__ = [
 
 #: The ``meta`` key of a cutout's off-frame pixels.
 OFF_IMAGE = "off_image"
+
+#: ``meta`` keys of a frame that its cutouts do not inherit: the frame file,
+#: and the rows read of it (`~picasso_astro.sdss.read_frame`).
+FRAME_KEYS = ("frame_id", "frame_rows", "frame_shape", "frame_wcs")
+
+#: Extra pixels cut on each side of the bands other than the reference before
+#: they are put on its grid (`cutout_bands`).
+BAND_MARGIN = 8
 
 #: Bands overlapping the reference band by less than this fraction are refused.
 MIN_OVERLAP = 0.5
@@ -169,17 +181,47 @@ def resolve_cutout_size(size, *, half_light_radius=None, pixel_scale=PIXEL_SCALE
     return npix
 
 
+def _window_position(image, position):
+    """Pixel position in a frame read in part, as the whole frame gives it.
+
+    Cutout2D turns a sky position into pixels with the image's WCS; on some
+    rows of a frame (``meta["frame_rows"]``, `~picasso_astro.sdss.read_frame`)
+    the whole frame's WCS and the first row give the very same numbers, so
+    that the cutout is the whole frame's, bit for bit.
+    """
+    first = image.meta["frame_rows"][0]
+    x, y = skycoord_to_pixel(position, image.meta["frame_wcs"], mode="all")
+    return (x, y - first)
+
+
+def _check_window(image, data):
+    """Refuse a cutout that reaches rows of the frame that were not read."""
+    first, stop = image.meta["frame_rows"]
+    rows = image.meta["frame_shape"][0]
+    below = data.slices_cutout[0].start > 0 and first > 0
+    above = data.slices_cutout[0].stop < data.shape[0] and stop < rows
+    if below or above:
+        msg = (
+            f"{image.meta.get('file', 'the frame')}: the cutout needs frame rows "
+            f"outside the rows {first} to {stop} that were read; read more rows"
+        )
+        raise ValueError(msg)
+
+
 def _cut(image, position, size, *, meta_extra=None):
     """Cutout2D of every plane of a BandImage; outside the frame is masked."""
+    window = image.meta.get("frame_rows") is not None
     data = Cutout2D(
         image.data,
-        position,
+        _window_position(image, position) if window else position,
         size,
         wcs=image.wcs,
         mode="partial",
         fill_value=np.nan,
         copy=True,
     )
+    if window:
+        _check_window(image, data)
     slices = data.slices_original
     cut_slices = data.slices_cutout
 
@@ -193,17 +235,23 @@ def _cut(image, position, size, *, meta_extra=None):
     if image.mask is not None:
         mask |= plane(image.mask, True)
     noise = plane(image.noise, np.nan) if image.noise is not None else None
-    meta = {k: v for k, v in image.meta.items() if not isinstance(v, np.ndarray)}
+    meta = {
+        k: v
+        for k, v in image.meta.items()
+        if not isinstance(v, np.ndarray) and k not in FRAME_KEYS
+    }
     meta[OFF_IMAGE] = outside
     # The cutout's own corner in the frame (off the frame for partial cutouts).
     corner = np.subtract(data.origin_original, data.origin_cutout)
+    if window:
+        corner[1] += image.meta["frame_rows"][0]
     meta["cutout_origin"] = tuple(int(v) for v in corner)
     meta.update(meta_extra or {})
     cut = image.replace(data=data.data, wcs=data.wcs, noise=noise, mask=mask, meta=meta)
     return cut, data
 
 
-def cutout_bands(images, position, size, *, reference_band="r", margin=8):
+def cutout_bands(images, position, size, *, reference_band="r", margin=BAND_MARGIN):
     """Cut all bands around a position and put them on the reference band's grid.
 
     The reference band is cut with `~astropy.nddata.Cutout2D` in

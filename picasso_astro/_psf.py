@@ -5,7 +5,9 @@ Private: the public entry points are in `picasso_astro.sdss` and
 """
 
 import functools
+import threading
 import weakref
+from collections import OrderedDict
 
 import numpy as np
 from astropy.stats import mad_std
@@ -357,7 +359,9 @@ def psf_for_band(
     """
     if psfield is not None:
         if position is not None and image.wcs is not None:
-            x, y = image.wcs.world_to_pixel(position)
+            # A frame read in part (`~picasso_astro.sdss.read_frame`) knows
+            # the whole frame's WCS: the psField's PSF varies over the frame.
+            x, y = image.meta.get("frame_wcs", image.wcs).world_to_pixel(position)
         else:
             y, x = (np.asarray(image.shape) - 1) / 2
         psf = psfield.psf(image.band, float(y), float(x))
@@ -384,30 +388,96 @@ def psf_for_band(
     return psf, float(fallback_fwhm), "fwhm"
 
 
-#: PSFs measured from a frame's stars, by frame: ``{key: (weakref, result)}``.
+#: PSFs measured from the stars of images, by image: ``{key: (weakref, result)}``.
 _STAR_PSFS = {}
+
+#: PSFs measured from the stars of frame files, by file and PSF size, most
+#: recent last: kept when the frame's pixels are freed.
+_FILE_STAR_PSFS = OrderedDict()
+_FILE_STAR_PSFS_LOCK = threading.Lock()
+
+#: Frame files whose star PSFs `_FILE_STAR_PSFS` keeps.
+FILE_STAR_PSFS = 64
+
+
+def star_psf_known(frame, size=PSF_SIZE):
+    """Return whether the star PSF of a frame file was measured in this process.
+
+    Parameters
+    ----------
+    frame : tuple
+        The file's `~picasso_astro.sdss.frame_id`.
+    size : int
+        Odd size of the PSF image.
+    """
+    with _FILE_STAR_PSFS_LOCK:
+        return (frame, size) in _FILE_STAR_PSFS
+
+
+def forget_star_psfs():
+    """Forget every PSF measured from stars (for benchmarks of first reads)."""
+    with _FILE_STAR_PSFS_LOCK:
+        _FILE_STAR_PSFS.clear()
+    _STAR_PSFS.clear()
+
+
+def _measure_stars_psf(image, size):
+    try:
+        return estimate_psf(image, size=size)
+    except PicassoInputError as exc:
+        # The message only: the exception's traceback holds the frame.
+        return str(exc)
+
+
+def _file_stars_psf(image, frame, size):
+    """`estimate_psf` once per frame file (``meta["frame_id"]``), whole frames only."""
+    key = (frame, size)
+    with _FILE_STAR_PSFS_LOCK:
+        result = _FILE_STAR_PSFS.get(key)
+        if result is not None:
+            _FILE_STAR_PSFS.move_to_end(key)
+            return result
+    if image.meta.get("frame_rows") is not None:
+        msg = (
+            f"{image.meta.get('file', 'the frame')}: a PSF from stars is measured "
+            "on the whole frame, not on some of its rows; read the whole frame"
+        )
+        raise ValueError(msg)
+    result = _measure_stars_psf(image, size)
+    with _FILE_STAR_PSFS_LOCK:
+        _FILE_STAR_PSFS[key] = result
+        while len(_FILE_STAR_PSFS) > FILE_STAR_PSFS:
+            _FILE_STAR_PSFS.popitem(last=False)
+    return result
 
 
 def _stars_psf(image, size):
     """`estimate_psf` once per frame: every galaxy of a field reuses it.
 
-    Keyed by the frame's pixel array, which is forgotten with it; failures are
-    kept too, so that a frame without stars is searched once.
+    Frames read from files (``meta["frame_id"]``) are measured once per file
+    in this process, even after their pixels are freed, so that a field read
+    again (a later batch of its galaxies, or only the rows around them) uses
+    the same PSF; other images are measured once per pixel array, forgotten
+    with it.  Failures are kept too, so that a frame without stars is
+    searched once.
     """
-    key = (id(image.data), size)
-    entry = _STAR_PSFS.get(key)
-    if entry is None or entry[0]() is not image.data:
-        try:
-            result = estimate_psf(image, size=size)
-        except PicassoInputError as exc:
-            # The message only: the exception's traceback holds the frame.
-            result = str(exc)
-        forget = functools.partial(_STAR_PSFS.pop, key, None)
-        entry = (weakref.ref(image.data, lambda _: forget()), result)
-        _STAR_PSFS[key] = entry
-    if isinstance(entry[1], str):
-        raise PicassoInputError(entry[1])
-    psf, fwhm, nstars = entry[1]
+    frame = image.meta.get("frame_id")
+    if frame is not None:
+        result = _file_stars_psf(image, frame, size)
+    else:
+        key = (id(image.data), size)
+        entry = _STAR_PSFS.get(key)
+        if entry is None or entry[0]() is not image.data:
+            forget = functools.partial(_STAR_PSFS.pop, key, None)
+            entry = (
+                weakref.ref(image.data, lambda _: forget()),
+                _measure_stars_psf(image, size),
+            )
+            _STAR_PSFS[key] = entry
+        result = entry[1]
+    if isinstance(result, str):
+        raise PicassoInputError(result)
+    psf, fwhm, nstars = result
     return psf.copy(), fwhm, nstars
 
 

@@ -2,11 +2,12 @@
 
 A background thread prepares the next galaxies
 (`~picasso_astro.preprocess.prepare_target`) while the network runs on the
-current batch; a bounded queue keeps memory flat however long the catalogue,
-and each field's decompressed frames are dropped as soon as its last galaxy is
-prepared. Whatever goes wrong with one
-galaxy, in preparation or in the network, becomes that galaxy's failed
-`~picasso_astro._plan.Outcome`; the others go on.
+current batch; a bounded queue keeps memory flat however long the catalogue.
+A field's frames are read once for all its galaxies in a unit (only the rows
+they need, when that gives the same maps) and dropped as soon as its last
+galaxy is prepared. Whatever goes wrong with one galaxy, in preparation or in
+the network, becomes that galaxy's failed `~picasso_astro._plan.Outcome`; the
+others go on.
 """
 
 import queue
@@ -14,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.coordinates import SkyCoord
 
 from ._grid import check_pixel_scale
 from ._inference import AUTO_BATCH_LIMIT, auto_batch_size, run_network
@@ -23,7 +25,7 @@ from ._warnings_target import flag_out_of_range
 from ._wcs import wcslib_message
 from .exceptions import PicassoInputError
 from .maps import PropertyMaps
-from .preprocess import prepare_target, to_model_input
+from .preprocess import frame_read_size, prepare_target, to_model_input
 
 __all__ = ["galaxy_failure", "stream_outcomes", "unit_items"]
 
@@ -70,9 +72,34 @@ def _cutout_payload(source, config, options):
     return _payload(prepared, config, list(galaxy.sources))
 
 
-def _field_payload(fld, target, config, options):
+def _field_region(unit, config, options):
+    """Return ``(positions, size)``: what a field unit's galaxies need of its frames.
+
+    The frames are then read once for all of them, in part when that gives
+    the same pixels (`~picasso_astro.sdss.SDSSField.images`).  A galaxy
+    whose cutout size cannot be known fails in its preparation, and is left
+    out here.
+    """
+    coords, sizes = [], []
+    for target in unit.targets:
+        try:
+            size = frame_read_size(
+                options.cutout_or(config.cutout),
+                options=options,
+                half_light_radius=target.half_light_radius,
+            )
+        except PicassoInputError:
+            continue
+        coords.append(SkyCoord(target.coord))
+        sizes.append(size)
+    if not coords:
+        return None
+    return SkyCoord(coords), max(sizes)
+
+
+def _field_payload(fld, target, config, options, around):
     prepared = prepare_target(
-        fld.images(),
+        fld.images(around=around),
         target.coord,
         size=options.cutout_or(config.cutout),
         options=options,
@@ -107,13 +134,16 @@ def unit_items(unit, config, options):
             )
         return
     fld = unit.field
+    around = _field_region(unit, config, options)
     try:
         for target in unit.targets:
             yield _Item(
                 target.index,
                 target.name,
                 fld.name,
-                lambda target=target: _field_payload(fld, target, config, options),
+                lambda target=target: _field_payload(
+                    fld, target, config, options, around
+                ),
             )
     finally:
         # Items are prepared by the thread that iterates, one at a time: by

@@ -18,6 +18,7 @@ from astropy.stats import mad_std
 from astropy.wcs import WCS
 
 from ._grid import (
+    BAND_MARGIN,
     OFF_IMAGE,
     align_bands,
     cutout_bands,
@@ -42,6 +43,7 @@ __all__ = [
     "PreparedTarget",
     "align_bands",
     "estimate_psf",
+    "frame_read_size",
     "mask_sources",
     "match_psfs",
     "prepare_target",
@@ -457,6 +459,38 @@ def _whole_image_grid(images, ref, name):
     return stamps, (slice(0, ny), slice(0, nx)), centre, coord
 
 
+def _frame_pad(options):
+    """Frame pixels around a cutout that the background and PSF matching use."""
+    return options.pad if (options.background or options.match_psf) else 0
+
+
+def frame_read_size(size=None, *, options=None, half_light_radius=None):
+    """Return the side in pixels of the frame square `prepare_target` uses.
+
+    The cutout, ``pad`` pixels more on each side when the background or the
+    PSF matching run, and the margin that the bands other than the reference
+    are cut with before they are put on its grid.  Reading the frame rows
+    that this square around a target covers
+    (`~picasso_astro.sdss.SDSSField.images` with ``around``) gives the
+    target's images as the whole frames do.
+
+    Parameters
+    ----------
+    size, options, half_light_radius
+        As for `prepare_target`.
+
+    Returns
+    -------
+    side : int
+    """
+    if not isinstance(options, PreparationOptions):
+        options = PreparationOptions.from_dict(options)
+    npix = resolve_cutout_size(
+        256 if size is None else size, half_light_radius=half_light_radius
+    )
+    return npix + 2 * _frame_pad(options) + 2 * BAND_MARGIN
+
+
 def _frame_grid(images, coord, size, half_light_radius, name, options):
     """Frames: a padded cutout around ``coord``, and the final cutout within it."""
     ref = options.reference_band
@@ -470,9 +504,11 @@ def _frame_grid(images, coord, size, half_light_radius, name, options):
         label = name or target_name(coord)
         msg = f"target {label} lies outside the {ref}-band frame"
         raise PicassoInputError(msg)
-    pad = options.pad if (options.background or options.match_psf) else 0
+    pad = _frame_pad(options)
     check_image_memory((npix, npix), name or target_name(coord), pad=pad)
-    stamps = cutout_bands(images, coord, npix + 2 * pad, reference_band=ref)
+    stamps = cutout_bands(
+        images, coord, npix + 2 * pad, reference_band=ref, margin=BAND_MARGIN
+    )
     # Both sizes have the same parity, so the final cutout is the padded one
     # less ``pad`` pixels on each side.
     inner = (slice(pad, pad + npix), slice(pad, pad + npix))

@@ -5,7 +5,9 @@ usually bzip2-compressed) into `~picasso_astro.images.BandImage` objects with a
 per-pixel noise image rebuilt as the SDSS frame data model describes, reads
 psField files and reconstructs the KL-basis PSF of any band at any position,
 and groups frames into fields so that each file is decompressed once however
-many galaxies lie in it.
+many galaxies lie in it.  A frame can be read in part: only the rows around
+some positions, decoding only the compressed blocks that hold them (see
+`read_frame`'s ``around``).
 
 References
 ----------
@@ -25,7 +27,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from . import _psf
+from . import _bz2fits, _psf
 from ._wcs import read_wcs
 from .exceptions import PicassoInputError
 from .images import BANDS, PIXEL_SCALE, BandImage
@@ -33,12 +35,15 @@ from .images import BANDS, PIXEL_SCALE, BandImage
 __all__ = [
     "DARK_VARIANCE",
     "GAIN",
+    "ROW_MARGIN",
     "SAS_FRAME_URL",
+    "SAS_PSFIELD_URL",
     "PSField",
     "SDSSField",
     "best_field_index",
     "download_frames",
     "find_frames",
+    "frame_id",
     "gain_and_dark_variance",
     "parse_frame_name",
     "read_frame",
@@ -49,6 +54,13 @@ __all__ = [
 SAS_FRAME_URL = (
     "https://data.sdss.org/sas/dr17/eboss/photoObj/frames/301/{run}/{camcol}/"
     "frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
+)
+
+#: Where the SDSS Science Archive Server keeps DR17 psField files (the PSF and
+#: CCD parameters of a field, from the photometric pipeline).
+SAS_PSFIELD_URL = (
+    "https://data.sdss.org/sas/dr17/eboss/photo/redux/301/{run}/objcs/{camcol}/"
+    "psField-{run:06d}-{camcol}-{field:04d}.fit"
 )
 
 _FRAME_RE = re.compile(
@@ -241,7 +253,112 @@ def _interpolate_sky(allsky, xinterp, yinterp, shape):
     return rows[:, lo] * (1 - frac) + rows[:, hi] * frac
 
 
-def read_frame(path, *, psfield=None):
+#: Rows read beyond the squares that `read_frame`'s ``around`` asks for.
+ROW_MARGIN = 2
+
+
+def frame_id(path):
+    """Return what identifies a frame file's content: path, size, modification time."""
+    return _bz2fits.file_key(Path(path))
+
+
+def _rows_around(wcs, shape, around):
+    """Return the rows ``(start, stop)`` that ``around`` covers; None for all."""
+    positions, size = around
+    _, y = wcs.world_to_pixel(positions)
+    y = np.atleast_1d(np.asarray(y, dtype=float))
+    if y.size == 0 or not np.all(np.isfinite(y)):
+        return None
+    half = float(size) / 2 + ROW_MARGIN
+    start = max(int(np.floor(y.min() - half)), 0)
+    stop = min(int(np.ceil(y.max() + half)) + 1, shape[0])
+    if start >= stop or (start == 0 and stop == shape[0]):
+        return None
+    return start, stop
+
+
+def _is_calibration_vector(header, primary):
+    """Return whether a header is a frame's HDU1: one calibration per column."""
+    return (
+        str(header.get("XTENSION", "")).strip() == "IMAGE"
+        and header.get("NAXIS") == 1
+        and header.get("NAXIS1") == primary.get("NAXIS1")
+    )
+
+
+def _frame_hdus(path, source, rows=None, wcs=None):
+    """Read a frame's header, image (rows), calibration vector and sky grid.
+
+    Returns them with ``rows`` and ``wcs`` (the frame's, if known).
+    """
+    with fits.open(source) as hdul:
+        if len(hdul) < 3:
+            msg = (
+                f"{path} has {len(hdul)} HDU(s), not the image, calibration "
+                "vector and sky grid of an SDSS corrected frame"
+            )
+            raise PicassoInputError(msg)
+        header = hdul[0].header.copy()
+        if rows is None:
+            image = np.array(hdul[0].data, dtype=np.float32)
+        else:
+            image = np.array(hdul[0].section[rows[0] : rows[1]], dtype=np.float32)
+        calib = np.array(hdul[1].data, dtype=np.float64)
+        sky_table = hdul[2].data
+        allsky = np.array(sky_table["ALLSKY"][0], dtype=np.float64)
+        xinterp = np.array(sky_table["XINTERP"][0], dtype=np.float64)
+        yinterp = np.array(sky_table["YINTERP"][0], dtype=np.float64)
+    return header, image, rows, calib, allsky, xinterp, yinterp, wcs
+
+
+def _rows_of(header, around):
+    """Return the rows of a frame that ``around`` covers, and the frame's WCS."""
+    if header.get("NAXIS") != 2:
+        return None, None
+    shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
+    wcs = read_wcs(header, "an SDSS frame")
+    return _rows_around(wcs, shape, around), wcs
+
+
+#: What a frame read in part can fail with: it is then read whole, which
+#: gives the same pixels or, for a damaged file, the usual error.
+_PARTIAL_ERRORS = (
+    _bz2fits.Unsupported,
+    PicassoInputError,
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    KeyError,
+    IndexError,
+    TypeError,
+)
+
+
+def _read_in_part(path, around):
+    """`_frame_hdus` of the rows ``around`` covers; None to read the whole frame.
+
+    Uncompressed frames are read through astropy's memory map;
+    bzip2-compressed ones through `~picasso_astro._bz2fits.CompressedFITS`
+    (with ``indexed_bzip2``), which decodes only the blocks holding the
+    header, those rows and the small HDUs at the end.
+    """
+    try:
+        if path.suffix in (".fits", ".fit"):
+            rows, wcs = _rows_of(fits.getheader(path, 0), around)
+            return None if rows is None else _frame_hdus(path, path, rows, wcs)
+        if path.suffix != ".bz2" or not _bz2fits.available():
+            return None
+        with _bz2fits.CompressedFITS(
+            path, first_extension=_is_calibration_vector
+        ) as view:
+            rows, wcs = _rows_of(view.primary_header(), around)
+            return None if rows is None else _frame_hdus(path, view, rows, wcs)
+    except _PARTIAL_ERRORS:
+        return None
+
+
+def read_frame(path, *, psfield=None, around=None):
     """Read one SDSS corrected frame into a `~picasso_astro.images.BandImage`.
 
     The image (HDU0) is in nanomaggies.  The noise image is rebuilt as the
@@ -258,13 +375,26 @@ def read_frame(path, *, psfield=None):
     psfield : str, `~pathlib.Path` or `PSField`, optional
         The field's psField file: its gain and dark variance replace the
         tabulated ones, and the band's PSF at the frame centre is attached.
+    around : tuple, optional
+        ``(positions, size)``: sky positions (`~astropy.coordinates.SkyCoord`)
+        and the side in pixels of the squares a caller will cut around them.
+        Only the frame rows those squares cover (and `ROW_MARGIN` more each
+        way) are read, where the file allows it: uncompressed, or
+        bzip2-compressed with ``indexed_bzip2`` installed (only the
+        compressed blocks that hold those rows, the header and the small HDUs
+        are decoded, so damage elsewhere in the file goes unnoticed).  The
+        image then holds those rows, with the WCS of its own pixels;
+        ``meta["frame_rows"]`` gives them, ``meta["frame_shape"]`` and
+        ``meta["frame_wcs"]`` the whole frame's shape and WCS.  Otherwise, and
+        when the squares cover every row, the whole frame is read.  Its
+        pixels, noise and sky are those of the whole frame's rows.
 
     Returns
     -------
     image : `~picasso_astro.images.BandImage`
         With ``meta`` holding the file, band, run, camcol, field, gain, dark
         variance, ``calib`` (1D, nanomaggies per count), ``sky`` (2D,
-        nanomaggies) and the header's ``NMGY``.
+        nanomaggies), the header's ``NMGY`` and ``frame_id`` (`frame_id`).
 
     Raises
     ------
@@ -273,34 +403,27 @@ def read_frame(path, *, psfield=None):
         of a corrected frame.
     """
     path = Path(path)
-    try:
-        with fits.open(_decompressed(path)) as hdul:
-            if len(hdul) < 3:
-                msg = (
-                    f"{path} has {len(hdul)} HDU(s), not the image, calibration "
-                    "vector and sky grid of an SDSS corrected frame"
-                )
-                raise PicassoInputError(msg)
-            header = hdul[0].header.copy()
-            image = np.array(hdul[0].data, dtype=np.float32)
-            calib = np.array(hdul[1].data, dtype=np.float64)
-            sky_table = hdul[2].data
-            allsky = np.array(sky_table["ALLSKY"][0], dtype=np.float64)
-            xinterp = np.array(sky_table["XINTERP"][0], dtype=np.float64)
-            yinterp = np.array(sky_table["YINTERP"][0], dtype=np.float64)
-    except PicassoInputError:
-        raise
-    except FileNotFoundError:
-        msg = f"SDSS frame {path} does not exist; check the path"
-        raise PicassoInputError(msg) from None
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        raise _open_error(path, err, "frame") from err
+    parts = _read_in_part(path, around) if around is not None else None
+    if parts is None:
+        try:
+            parts = _frame_hdus(path, _decompressed(path))
+        except PicassoInputError:
+            raise
+        except FileNotFoundError:
+            msg = f"SDSS frame {path} does not exist; check the path"
+            raise PicassoInputError(msg) from None
+        except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+            raise _open_error(path, err, "frame") from err
+    header, image, rows, calib, allsky, xinterp, yinterp, frame_wcs = parts
     if image.ndim != 2 or calib.shape != (image.shape[1],):
         msg = (
             f"{path}: the calibration vector has shape {calib.shape} but the "
             f"image has shape {image.shape}; this is not an SDSS corrected frame"
         )
         raise PicassoInputError(msg)
+    frame_shape = image.shape
+    if rows is not None:
+        frame_shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
 
     name = parse_frame_name(path)
     band = header.get("FILTER", name.band if name else "").strip()
@@ -320,9 +443,12 @@ def read_frame(path, *, psfield=None):
         gain, dark_variance = gain_and_dark_variance(band, camcol, run)
         noise_source = "SDSS frame data model table"
 
-    # In float32 and in place: a whole frame is 3 million pixels.
+    # In float32 and in place: a whole frame is 3 million pixels.  Every
+    # row's values depend on that row only, so that a frame read in part
+    # has the whole frame's values in its rows.
     calib32 = calib.astype(np.float32)
-    sky = _interpolate_sky(allsky, xinterp, yinterp, image.shape)
+    first = 0 if rows is None else rows[0]
+    sky = _interpolate_sky(allsky, xinterp, yinterp[first:], image.shape)
     noise = image / calib32 + sky
     np.clip(noise, 0, None, out=noise)
     noise /= np.float32(gain)
@@ -331,8 +457,11 @@ def read_frame(path, *, psfield=None):
     noise *= calib32
     sky *= calib32
 
+    if frame_wcs is None:
+        frame_wcs = read_wcs(header, str(path))
     meta = {
         "file": str(path),
+        "frame_id": frame_id(path),
         "band": band,
         "run": run,
         "camcol": camcol,
@@ -348,11 +477,15 @@ def read_frame(path, *, psfield=None):
         # The sky grid is defined for a full 2048x1489 frame; a cut-down frame
         # is assumed to start at the frame's first row and column.
         "sky_grid_shape": allsky.shape,
-        "full_frame": (len(yinterp), len(xinterp)) == image.shape,
+        "full_frame": (len(yinterp), len(xinterp)) == frame_shape,
     }
+    wcs = frame_wcs
+    if rows is not None:
+        wcs = frame_wcs.slice((slice(*rows), slice(None)))
+        meta.update(frame_rows=rows, frame_shape=frame_shape, frame_wcs=frame_wcs)
     psf = psf_fwhm = None
     if psfield is not None:
-        ny, nx = image.shape
+        ny, nx = frame_shape
         psf = psfield.psf(band, (ny - 1) / 2, (nx - 1) / 2)
         psf_fwhm = psfield.fwhm(band, (ny - 1) / 2, (nx - 1) / 2)
         meta["psf_from"] = "psField"
@@ -360,7 +493,7 @@ def read_frame(path, *, psfield=None):
     return BandImage(
         band,
         image,
-        wcs=read_wcs(header, str(path)),
+        wcs=wcs,
         noise=noise,
         mask=~np.isfinite(image),
         psf=psf,
@@ -494,7 +627,9 @@ class SDSSField:
     """The frames of one SDSS field (run, camcol, field), read lazily.
 
     Each frame is decompressed and read once, on first use, and kept: every
-    galaxy in the field reuses it.
+    galaxy in the field reuses it.  Asked for the rows around some positions
+    only (``around``), it reads only those when that gives the same pixels
+    (see `SDSSField.images`).
 
     Parameters
     ----------
@@ -541,22 +676,60 @@ class SDSSField:
             self._psfield = read_psfield(self.psfield)
         return self._psfield
 
-    def image(self, band):
-        """Return the band's `~picasso_astro.images.BandImage` (read once)."""
+    def image(self, band, *, around=None):
+        """Return the band's `~picasso_astro.images.BandImage` (read once).
+
+        Parameters
+        ----------
+        band : str
+        around : tuple, optional
+            ``(positions, size)`` as for `read_frame`: the rows the squares
+            of side ``size`` around ``positions`` cover are enough.  A frame
+            already read is reused when it holds them.
+        """
         if band not in self.paths:
             msg = (
                 f"field {self.name} has no {band}-band frame; "
                 f"found {', '.join(self.bands) or 'none'}"
             )
             raise PicassoInputError(msg)
-        if band not in self._images:
-            self._images[band] = read_frame(
-                self.paths[band], psfield=self.psfield_data()
-            )
+        cached = self._images.get(band)
+        if cached is not None and _holds(cached, around):
+            return cached
+        if around is not None and not self._rows_suffice(band):
+            around = None
+        self._images[band] = read_frame(
+            self.paths[band], psfield=self.psfield_data(), around=around
+        )
         return self._images[band]
 
-    def images(self):
-        """Return all bands as a dict of `~picasso_astro.images.BandImage`."""
+    def _rows_suffice(self, band):
+        """Return whether some rows of the band's frame give what the whole does.
+
+        Everything but a PSF measured on the frame's stars is local: they
+        do when the PSF comes from the psField, or from stars measured
+        earlier on the whole frame (kept per frame file by
+        `~picasso_astro._psf.psf_for_band`).
+        """
+        if self.psfield is not None:
+            return True
+        return _psf.star_psf_known(frame_id(self.paths[band]))
+
+    def images(self, *, around=None):
+        """Return all bands as a dict of `~picasso_astro.images.BandImage`.
+
+        Parameters
+        ----------
+        around : tuple, optional
+            ``(positions, size)``: `~astropy.coordinates.SkyCoord` positions
+            and the side in pixels of the squares cut around them (for
+            `~picasso_astro.preprocess.prepare_target`, see
+            `~picasso_astro.preprocess.frame_read_size`).  Each frame is then
+            read in part, the rows those squares cover only (`read_frame`),
+            where that gives the pixels of the whole frame: when the field
+            has a psField, or the PSF of each band was already measured on
+            the stars of its whole frame in this process.  Otherwise whole.
+        """
         missing = [band for band in BANDS if band not in self.paths]
         if missing:
             msg = (
@@ -564,7 +737,7 @@ class SDSSField:
                 "all five of ugriz are needed"
             )
             raise PicassoInputError(msg)
-        return {band: self.image(band) for band in BANDS}
+        return {band: self.image(band, around=around) for band in BANDS}
 
     def geometry(self):
         """Return the r-band frame's WCS and shape, from its header alone.
@@ -574,21 +747,28 @@ class SDSSField:
         targets in the field are found and fail on the damaged frame, by
         name, rather than seem to lie outside every frame.
         """
-        # From headers only: no decompression of image data not read yet.
+        # From headers only: the first compressed block of a frame whose image
+        # is not read yet.
         if self._wcs is None:
             bands = sorted(self.bands, key=lambda band: band != "r")
             error = None
             for band in bands:
                 if band in self._images:
                     image = self._images[band]
-                    self._wcs, self._shape = image.wcs, image.shape
+                    self._wcs = image.meta.get("frame_wcs", image.wcs)
+                    self._shape = image.meta.get("frame_shape", image.shape)
                     break
+                path = self.paths[band]
                 try:
-                    header = fits.getheader(self.paths[band], 0)
-                    wcs = read_wcs(header, str(self.paths[band]))
-                except (OSError, EOFError, ValueError) as err:
+                    header = _bz2fits.read_header(path)
+                    wcs = read_wcs(header, str(path))
+                except FileNotFoundError:
+                    msg = f"SDSS frame {path} does not exist; check the path"
+                    error = error or PicassoInputError(msg)
+                    continue
+                except (OSError, EOFError, ValueError, RuntimeError) as err:
                     if not isinstance(err, PicassoInputError):
-                        err = _open_error(self.paths[band], err, "frame")
+                        err = _open_error(path, err, "frame")
                     error = error or err
                     continue
                 self._wcs, self._shape = wcs, (header["NAXIS2"], header["NAXIS1"])
@@ -600,6 +780,19 @@ class SDSSField:
     def clear(self):
         """Forget the decompressed images (to free memory)."""
         self._images.clear()
+
+
+def _holds(image, around):
+    """Return whether a frame (whole or in part) holds the rows ``around`` needs."""
+    rows = image.meta.get("frame_rows")
+    if rows is None:
+        return True
+    if around is None:
+        return False
+    needed = _rows_around(image.meta["frame_wcs"], image.meta["frame_shape"], around)
+    if needed is None:
+        return False
+    return rows[0] <= needed[0] and needed[1] <= rows[1]
 
 
 def find_frames(source):
@@ -696,7 +889,9 @@ def best_field_index(coords, fields):
     return best
 
 
-def download_frames(run, camcol, field, *, bands="ugriz", directory=None):
+def download_frames(
+    run, camcol, field, *, bands="ugriz", directory=None, psfield=False
+):
     """Fetch a field's corrected frames from the SDSS Science Archive Server.
 
     Files go through astropy's download cache (`~astropy.utils.data.download_file`
@@ -712,33 +907,56 @@ def download_frames(run, camcol, field, *, bands="ugriz", directory=None):
         Bands to fetch.
     directory : str or `~pathlib.Path`, optional
         Where the frames appear (a new temporary directory by default).
+    psfield : bool
+        Fetch the field's psField file too (`SAS_PSFIELD_URL`, 0.4 to 0.8 MB):
+        the PSF of every band at the galaxy then comes from it, exact and
+        without measuring stars, and only the frame rows around each galaxy
+        need to be decoded (`SDSSField.images`).
 
     Returns
     -------
     directory : `~pathlib.Path`
+
+    Raises
+    ------
+    PicassoInputError
+        If a file cannot be fetched.
     """
-    import shutil
     import tempfile
+
+    directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp())
+    directory.mkdir(parents=True, exist_ok=True)
+    urls = [
+        SAS_FRAME_URL.format(band=band, run=run, camcol=camcol, field=field)
+        for band in bands
+    ]
+    if psfield:
+        urls.append(SAS_PSFIELD_URL.format(run=run, camcol=camcol, field=field))
+    for url in urls:
+        _fetch_into(url, directory)
+    return directory
+
+
+def _fetch_into(url, directory):
+    """Fetch ``url`` through astropy's cache and link it into ``directory``."""
+    import shutil
     import urllib.error
 
     from astropy.utils.data import download_file
 
-    directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp())
-    directory.mkdir(parents=True, exist_ok=True)
-    for band in bands:
-        url = SAS_FRAME_URL.format(band=band, run=run, camcol=camcol, field=field)
+    try:
+        cached = download_file(url, cache=True)
+    except (urllib.error.URLError, OSError) as err:
+        if isinstance(err, urllib.error.HTTPError):
+            err.close()  # the server's answer (a 404) holds a socket
+        msg = (
+            f"could not fetch {url} ({err}); check the network, or put the "
+            "frame (and psField) files in a directory and give that instead"
+        )
+        raise PicassoInputError(msg) from None
+    target = directory / url.rsplit("/", 1)[1]
+    if not target.exists():
         try:
-            cached = download_file(url, cache=True)
-        except (urllib.error.URLError, OSError) as err:
-            msg = (
-                f"could not fetch {url} ({err}); check the network, or put the "
-                "frame files in a directory and give that instead"
-            )
-            raise PicassoInputError(msg) from None
-        target = directory / url.rsplit("/", 1)[1]
-        if not target.exists():
-            try:
-                target.symlink_to(cached)
-            except OSError:
-                shutil.copyfile(cached, target)
-    return directory
+            target.symlink_to(cached)
+        except OSError:
+            shutil.copyfile(cached, target)

@@ -258,3 +258,61 @@ def test_download_frames_through_astropy_cache(tmp_path, monkeypatch):
         ]
         with pytest.raises(PicassoInputError, match="could not fetch"):
             sdss.download_frames(94, 1, 13, bands="g", directory=tmp_path / "h")
+
+
+@pytest.fixture
+def sas_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / "sas"``; yields its URL."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    served = tmp_path / "sas"
+    served.mkdir()
+    handler = functools.partial(Quiet, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_download_frames_with_psfield_over_http(sas_server, tmp_path, monkeypatch):
+    from astropy.config import set_temp_cache
+
+    served, url = sas_server
+    for band in "ugriz":
+        (served / f"frame-{band}-000094-1-0012.fits.bz2").write_bytes(band.encode())
+    (served / "psField-000094-1-0012.fit").write_bytes(b"psf")
+    monkeypatch.setattr(
+        sdss,
+        "SAS_FRAME_URL",
+        url + "/frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2",
+    )
+    monkeypatch.setattr(
+        sdss, "SAS_PSFIELD_URL", url + "/psField-{run:06d}-{camcol}-{field:04d}.fit"
+    )
+    with set_temp_cache(tmp_path / "astropy-cache"):
+        without = sdss.download_frames(94, 1, 12, directory=tmp_path / "a")
+        assert not list(without.glob("psField-*"))
+        out = sdss.download_frames(94, 1, 12, directory=tmp_path / "b", psfield=True)
+        psfield = out / "psField-000094-1-0012.fit"
+        assert psfield.read_bytes() == b"psf"
+        assert (out / "frame-z-000094-1-0012.fits.bz2").read_bytes() == b"z"
+        # Beside the frames, the psField belongs to their field.
+        (field,) = sdss.find_frames(out).values()
+        assert field.psfield == psfield
+        assert field.bands == tuple("ugriz")
+        # A field without a psField on the server: a clear error.
+        for band in "ugriz":
+            (served / f"frame-{band}-000094-1-0013.fits.bz2").write_bytes(b"x")
+        with pytest.raises(PicassoInputError, match="could not fetch .*psField"):
+            sdss.download_frames(94, 1, 13, directory=tmp_path / "c", psfield=True)
