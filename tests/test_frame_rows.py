@@ -16,6 +16,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from picasso_astro import _bz2fits, _psf, predict, sdss
+from picasso_astro._wcs import read_wcs
 from picasso_astro.exceptions import PicassoInputError, PicassoWarning
 from picasso_astro.preprocess import frame_read_size, prepare_target
 
@@ -225,7 +226,7 @@ def test_read_frame_whole_without_indexed_bzip2(tmp_path, monkeypatch):
     hdus = frame_hdus()
     write_frame(path, hdus)
     monkeypatch.setitem(sys.modules, "indexed_bzip2", None)
-    positions = SkyCoord([sdss._read_wcs(hdus[0].header).pixel_to_world(100, 200)])
+    positions = SkyCoord([read_wcs(hdus[0].header, "test").pixel_to_world(100, 200)])
     image = sdss.read_frame(path, around=(positions, 40))
     assert "frame_rows" not in image.meta
     np.testing.assert_array_equal(image.data, hdus[0].data)
@@ -239,7 +240,9 @@ def test_damage_outside_the_rows_read_falls_back_to_the_usual_error(tmp_path):
     # The last block (the small HDUs) damaged.
     raw[-200] ^= 0x10
     path.write_bytes(bytes(raw))
-    positions = SkyCoord([sdss._read_wcs(frame_hdus()[0].header).pixel_to_world(0, 5)])
+    positions = SkyCoord(
+        [read_wcs(frame_hdus()[0].header, "test").pixel_to_world(0, 5)]
+    )
     with pytest.raises(PicassoInputError, match="corrupt or truncated"):
         sdss.read_frame(path, around=(positions, 20))
 
