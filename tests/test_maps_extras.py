@@ -40,14 +40,14 @@ def make_maps(shape=(40, 50), *, value=None, wcs=True):
 def test_total_constant_map_with_distance():
     maps = make_maps(value=6.0)
     distance = 100 * u.Mpc
-    total = maps.total("stellar_mass", distance=distance, estimate="median")
+    total = maps.total("stellar_mass", distance=distance)
     kpc_per_pix = (distance * (PIXEL * u.arcsec).to_value(u.rad)).to(u.kpc)
     expected = 1e6 * 40 * 50 * kpc_per_pix.value**2
     assert total.unit == u.Msun
     assert total.value == pytest.approx(expected, rel=1e-4)
-    # the default sums expected linear values: each pixel's log value has a
-    # 0.2 dex uncertainty, so its mean linear value is 10**(ln(10) 0.04 / 2) higher
-    mean = maps.total("stellar_mass", distance=distance)
+    # the mean: each pixel's log value has a 0.2 dex uncertainty, so its mean
+    # linear value is 10**(ln(10) 0.04 / 2) higher
+    mean = maps.total("stellar_mass", distance=distance, estimate="mean")
     assert mean.value == pytest.approx(
         expected * 10 ** (np.log(10) * 0.2**2 / 2), rel=1e-4
     )

@@ -199,19 +199,18 @@ def _finite(values):
     return values[np.isfinite(values)]
 
 
-def _integrated_residual(name, value, sigma, truth, valid, aperture):
+def _integrated_residual(name, value, truth, valid, aperture):
     """Predicted minus true integrated value (dex) within the aperture.
 
     Surface densities are summed as `~picasso_astro.maps.PropertyMaps.total`
-    sums them (expected linear values); other properties are averaged.
+    sums them by default (``10**value``); other properties are averaged.
     """
     if PROPERTIES[name].surface_density:
         inside = aperture & np.isfinite(truth)
         if not inside.any():
             return np.nan
-        expected = value[inside] + np.log(10.0) / 2 * sigma[inside].astype(float) ** 2
         true_total = np.log10(np.sum(10.0 ** truth[inside].astype(float)))
-        return float(np.log10(np.sum(10.0**expected)) - true_total)
+        return float(np.log10(np.sum(10.0 ** value[inside].astype(float))) - true_total)
     inside = aperture & valid
     if not inside.any():
         return np.nan
@@ -469,7 +468,7 @@ def evaluate(
             a["rrel"].append(rrel[select])
             a["truth"].append(truth[select])
             a["integrated"].append(
-                _integrated_residual(name, value[o], sigma[o], truth, valid, aperture)
+                _integrated_residual(name, value[o], truth, valid, aperture)
             )
             a["peak"].append(_peak_residual(value[o], truth, valid & aperture))
             worst = select & aperture
