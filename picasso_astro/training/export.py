@@ -75,6 +75,30 @@ def _metrics_table(metrics):
     return text
 
 
+def _norm_text(config):
+    if config.norm == "batch":
+        return (
+            "BatchNorm with statistics frozen after training (local: a pixel's "
+            f"map depends on its neighbourhood only), {config.upsample} up-sampling"
+        )
+    return f"GroupNorm groups {config.groups}, {config.upsample} up-sampling"
+
+
+def _scale_text(config):
+    scales = {
+        name: spec["sigma_scale"]
+        for name, spec in config.properties.items()
+        if "sigma_scale" in spec
+    }
+    if not scales:
+        return ""
+    listed = ", ".join(f"{name} {scale:g}" for name, scale in scales.items())
+    return (
+        ", scaled by factors fitted on the validation galaxies so that 68 % of "
+        f"true values fall within 1 sigma there ({listed})"
+    )
+
+
 def model_card(config, *, metrics=None, training_data=None, recipe=None):
     """Return the Markdown model card (``README.md``) of a model.
 
@@ -128,7 +152,7 @@ maps = picasso_astro.predict(["frame-u.fits", ...], model="path/or/hub/repo")
 
 ## Architecture and input
 
-- U-Net, width {config.width}, depth {config.depth}, GroupNorm groups {config.groups};
+- U-Net, width {config.width}, depth {config.depth}, {_norm_text(config)};
   {config.in_channels} input channels (asinh-scaled fluxes in nanomaggies with
   softening {config.softening}, plus a validity channel).
 - Pixel scale {config.pixel_scale} arcsec; cutout convention {config.cutout}.
@@ -165,8 +189,9 @@ predicted 68 % and 95 % intervals (value +- 1 and 1.96 sigma).
   (MaNGA, SAMI, CALIFA) before scientific use.
 - Valid for galaxies like the training set (redshift range, masses, sizes, image
   scale and cutout convention); outside it, predictions are extrapolations.
-- Per-pixel uncertainties come from the spread of the bin probabilities; see the
-  coverage columns for how well they are calibrated.
+- Per-pixel uncertainties come from the spread of the bin
+  probabilities{_scale_text(config)}; see the coverage columns for how well
+  they are calibrated.
 
 ## Citation
 
