@@ -6,6 +6,7 @@ Private: the public entry points are in `picasso_astro.sdss` and
 
 import functools
 import threading
+import warnings
 import weakref
 from collections import OrderedDict
 
@@ -15,7 +16,7 @@ from scipy import ndimage, optimize
 
 from ._cache import ContentCache
 from ._sources import detect
-from .exceptions import PicassoInputError
+from .exceptions import AssumedPSFWarning, PicassoInputError
 from .images import PIXEL_SCALE
 
 GAUSSIAN_SIGMA_TO_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -373,6 +374,9 @@ def psf_for_band(
             fwhm = psf_fwhm(image.psf)[0] * PIXEL_SCALE
         source = image.meta.get("psf_from", "image")
         return resize_odd(image.psf, size), float(fwhm), source
+    if image.psf_fwhm is not None:
+        psf = gaussian_psf(float(image.psf_fwhm) / PIXEL_SCALE, size)
+        return psf, float(image.psf_fwhm), "fwhm (header)"
     if isinstance(fallback_fwhm, dict):
         fallback_fwhm = fallback_fwhm.get(image.band)
     if hasattr(fallback_fwhm, "unit"):
@@ -386,6 +390,29 @@ def psf_for_band(
         return psf, fwhm, f"stars ({nstars})"
     psf = gaussian_psf(float(fallback_fwhm) / PIXEL_SCALE, size)
     return psf, float(fallback_fwhm), "fwhm"
+
+
+def assumed_psf(band, reason, *, name, size=PSF_SIZE):
+    """Return a typical SDSS PSF for a band whose PSF is unknown, with a warning.
+
+    Returns ``(psf, fwhm, "assumed")`` like `psf_for_band`, and warns with
+    `~picasso_astro.exceptions.AssumedPSFWarning` why (``reason``) and what
+    to give instead.
+    """
+    warnings.warn(
+        f"{name}: {reason}; assumed the typical SDSS seeing, {TYPICAL_FWHM} arcsec, "
+        f"in the {band} band, so the bands are matched to a guess: give psf_fwhm "
+        "per band, a psField, or a PSF_FWHM keyword in each band's header",
+        AssumedPSFWarning,
+        stacklevel=3,
+    )
+    return gaussian_psf(TYPICAL_FWHM / PIXEL_SCALE, size), TYPICAL_FWHM, "assumed"
+
+
+#: PSF FWHM (arcsec) assumed for a band whose PSF is unknown and cannot be
+#: measured: the median r-band seeing of SDSS imaging (1.4 arcsec, Abazajian
+#: et al. 2009, ApJS 182, 543).
+TYPICAL_FWHM = 1.4
 
 
 #: PSFs measured from the stars of images, by image: ``{key: (weakref, result)}``.

@@ -3,6 +3,7 @@
 from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = [
+    "AssumedPSFWarning",
     "FootprintAtEdgeWarning",
     "InferredUnitWarning",
     "LargeImageWarning",
@@ -62,3 +63,7 @@ class OutOfRangeWarning(TargetWarning):
 
 class InferredUnitWarning(PicassoWarning):
     """An image's flux unit was inferred (no BUNIT), not read from its header."""
+
+
+class AssumedPSFWarning(PicassoWarning):
+    """A band's PSF could not be measured or read, and a typical one was assumed."""

@@ -312,8 +312,30 @@ def _make_image(data, header, band, source):
         if key in header:
             meta[key.lower()] = header[key]
     return BandImage(
-        band, data * np.float32(scale), wcs=read_wcs(header, source), meta=meta
+        band,
+        data * np.float32(scale),
+        wcs=read_wcs(header, source),
+        psf_fwhm=_header_psf_fwhm(header, source),
+        meta=meta,
     )
+
+
+#: Header keyword holding a band's PSF FWHM in arcsec (written by
+#: ``picasso-train example``; add it to cutouts whose seeing is known).
+PSF_FWHM_KEYWORD = "PSF_FWHM"
+
+
+def _header_psf_fwhm(header, source):
+    value = header.get(PSF_FWHM_KEYWORD)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        msg = (
+            f"{source}: {PSF_FWHM_KEYWORD} = {value!r} is not a PSF FWHM; give it "
+            "in arcsec as a positive number, or remove the keyword"
+        )
+        raise PicassoInputError(msg)
+    return float(value)
 
 
 def _first_image_hdu(hdulist, source):

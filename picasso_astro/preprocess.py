@@ -28,7 +28,7 @@ from ._grid import (
 )
 from ._memory import check_image_memory
 from ._options import PreparationOptions
-from ._psf import estimate_psf, match_psfs, psf_for_band
+from ._psf import assumed_psf, estimate_psf, match_psfs, psf_for_band
 from ._sources import classify_sources, mask_sources, subtract_background
 from ._warnings_target import target_warnings
 from .exceptions import PicassoInputError
@@ -315,9 +315,11 @@ def prepare_target(
             )
         except PicassoInputError as err:
             if options.match_psf:
-                msg = f"{name}: {err}"
-                raise PicassoInputError(msg) from err
-            psfs[band], fwhms[band], sources[band] = None, None, None
+                psfs[band], fwhms[band], sources[band] = assumed_psf(
+                    band, str(err), name=name
+                )
+            else:
+                psfs[band], fwhms[band], sources[band] = None, None, None
     steps["psf_source"] = sources
     steps["psf_fwhm_arcsec"] = fwhms
     if options.match_psf:

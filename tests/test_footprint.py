@@ -211,4 +211,7 @@ def test_pixels_brighter_than_training_are_flagged(tiny_model_dir):
 def test_the_bundled_model_knows_its_input_range():
     from picasso_astro import load_model
 
-    assert load_model().config.input_range["r_max_nmgy"] == pytest.approx(6.1)
+    # Its mocks reach the bright centres of nearby real galaxies (a MaNGA
+    # galaxy peaks at 9.2 nanomaggies per pixel in r), which model 0.1's
+    # (6.1) did not.
+    assert load_model().config.input_range["r_max_nmgy"] > 9.2

@@ -34,7 +34,7 @@ from picasso_astro._psf import (
     psf_fwhm,
 )
 from picasso_astro._sources import mask_sources, subtract_background
-from picasso_astro.exceptions import PicassoInputError
+from picasso_astro.exceptions import AssumedPSFWarning, PicassoInputError
 from picasso_astro.images import BANDS, PIXEL_SCALE, BandImage
 from picasso_astro.preprocess import PreparationOptions, prepare_target
 
@@ -365,6 +365,7 @@ def test_cutout_off_the_frame_is_refused():
 
 
 @pytest.mark.parametrize("size", [16, 32])
+@pytest.mark.filterwarnings("ignore::picasso_astro.exceptions.AssumedPSFWarning")
 def test_small_cutouts_of_frames(size):
     # The other bands are cut size + 16 pixels wide: they cover the reference
     # cutout, however small, and are accepted.
@@ -705,6 +706,9 @@ def test_psf_for_band_falls_back_to_the_fwhm():
     assert psf_for_band(empty, fallback_fwhm=1500 * u.mas)[1] == pytest.approx(1.5)
     with pytest.raises(PicassoInputError, match="no sources found"):
         psf_for_band(empty)
+    # A FWHM from the image's header wins over the stars.
+    header = BandImage("i", empty.data, psf_fwhm=1.2)
+    assert psf_for_band(header)[1:] == (1.2, "fwhm (header)")
 
 
 def test_psf_for_band_from_stars_is_computed_once_per_frame(monkeypatch):
@@ -1176,8 +1180,11 @@ def test_prepare_target_on_cutouts():
 
 def test_prepare_target_on_cutouts_needs_a_psf_to_match():
     images = _five_cutouts(seed=13)
-    with pytest.raises(PicassoInputError, match="mygal: .*give psf_fwhm"):
-        prepare_target(images, name="mygal")
+    # Nothing to measure the PSF on and nothing given: the typical seeing,
+    # with a warning that names the galaxy and what to give.
+    with pytest.warns(AssumedPSFWarning, match="mygal: .*give psf_fwhm"):
+        assumed = prepare_target(images, name="mygal")
+    assert set(assumed.steps["psf_source"].values()) == {"assumed"}
     # Without matching, no PSF is needed.
     target = prepare_target(images, name="mygal", match_psf=False)
     assert target.name == "mygal"
@@ -1203,3 +1210,33 @@ def test_prepare_target_on_cutouts_without_wcs():
     images["u"] = BandImage("u", np.zeros((60, 60)))
     with pytest.raises(PicassoInputError, match="cannot be aligned"):
         prepare_target(images, psf_fwhm=1.3)
+
+
+def test_psf_fwhm_header_keyword_is_read_and_checked(tmp_path):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from picasso_astro.inputs import parse_inputs
+
+    data = np.random.default_rng(3).normal(0, 0.05, (48, 48)).astype(np.float32)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [24.5, 24.5]
+    wcs.wcs.cdelt = [-0.396 / 3600, 0.396 / 3600]
+    for band in BANDS:
+        header = wcs.to_header()
+        header.update(FILTER=band, BUNIT="nanomaggy", PSF_FWHM=1.25)
+        fits.PrimaryHDU(data, header=header).writeto(tmp_path / f"gal-{band}.fits")
+    (galaxy,) = parse_inputs(sorted(str(p) for p in tmp_path.glob("gal-?.fits")))
+    images = galaxy.load().images
+    assert {image.psf_fwhm for image in images.values()} == {1.25}
+    for band in BANDS:
+        header = wcs.to_header()
+        header.update(
+            FILTER=band, BUNIT="nanomaggy", PSF_FWHM=-1.0 if band == "r" else 1.3
+        )
+        fits.PrimaryHDU(data, header=header).writeto(tmp_path / f"bad-{band}.fits")
+    (bad,) = parse_inputs(sorted(str(p) for p in tmp_path.glob("bad-?.fits")))
+    with pytest.raises(PicassoInputError, match="PSF_FWHM = -1.0 is not a PSF FWHM"):
+        bad.load()

@@ -22,6 +22,11 @@ from picasso_astro import _stream as stream_module
 from picasso_astro.config import ModelConfig
 from picasso_astro.preprocess import PreparationOptions
 
+# The synthetic cutouts hold no stars to measure PSFs on: a PSF is assumed.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::picasso_astro.exceptions.AssumedPSFWarning"
+)
+
 
 @pytest.fixture
 def galaxy_files(tmp_path):
@@ -98,11 +103,12 @@ def test_switching_a_recorded_step_warns(galaxy_files, tiny_model_dir):
 
 
 def test_the_bundled_model_records_its_preparation():
+    # Model 0.2 was trained on mocks prepared as predict prepares galaxies.
     config = load_model().config
     assert config.preprocessing.recorded() == {
-        "background": False,
-        "match_psf": False,
-        "mask_sources": False,
+        "background": True,
+        "match_psf": True,
+        "mask_sources": True,
         "reference_band": "r",
     }
 

@@ -104,7 +104,7 @@ def mocks(
     show_default=True,
     help="Directory for the files.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Mock seed.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Mock seed.")
 @click.option("--size", type=int, default=128, show_default=True, help="Pixels.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 def example(output, seed, size, overwrite):

@@ -28,7 +28,7 @@ def _example_wcs(shape, ra, dec):
 
 
 def write_example_galaxy(
-    directory, *, seed=0, size=128, prefix="mock", ra=180.0, dec=0.0, overwrite=False
+    directory, *, seed=1, size=128, prefix="mock", ra=180.0, dec=0.0, overwrite=False
 ):
     """Write a mock galaxy as five cutouts and a truth file.
 
@@ -65,6 +65,10 @@ def write_example_galaxy(
         header["BUNIT"] = "nanomaggy"
         header["ORIGIN"] = "picasso_astro mock"
         header["MOCKSEED"] = seed
+        header["PSF_FWHM"] = (
+            round(mock.params[f"seeing_{band}"], 3),
+            "PSF FWHM [arcsec]",
+        )
         path = directory / f"{prefix}-{band}.fits"
         fits.PrimaryHDU(mock.images[band].data, header=header).writeto(
             path, overwrite=overwrite
