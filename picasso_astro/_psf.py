@@ -17,7 +17,7 @@ from scipy import ndimage, optimize
 from ._cache import ContentCache
 from ._sources import detect
 from .exceptions import AssumedPSFWarning, PicassoInputError
-from .images import PIXEL_SCALE
+from .images import PIXEL_SCALE, TYPICAL_FWHM
 
 GAUSSIAN_SIGMA_TO_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
@@ -407,12 +407,6 @@ def assumed_psf(band, reason, *, name, size=PSF_SIZE):
         stacklevel=3,
     )
     return gaussian_psf(TYPICAL_FWHM / PIXEL_SCALE, size), TYPICAL_FWHM, "assumed"
-
-
-#: PSF FWHM (arcsec) assumed for a band whose PSF is unknown and cannot be
-#: measured: the median r-band seeing of SDSS imaging (1.4 arcsec, Abazajian
-#: et al. 2009, ApJS 182, 543).
-TYPICAL_FWHM = 1.4
 
 
 #: PSFs measured from the stars of images, by image: ``{key: (weakref, result)}``.

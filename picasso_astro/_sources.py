@@ -8,7 +8,7 @@ from astropy.stats import gaussian_fwhm_to_sigma, mad_std, sigma_clipped_stats
 from scipy import ndimage
 
 from ._warnings import ignoring
-from .images import PIXEL_SCALE
+from .images import PIXEL_SCALE, TYPICAL_FWHM
 
 __all__ = [
     "DEFAULT_ISOPHOTE",
@@ -232,7 +232,7 @@ def classify_sources(
     centre : tuple of float, optional
         ``(y, x)`` of the target; the image centre by default.
     psf_fwhm : float, optional
-        PSF FWHM in arcsec (1.4 if unknown).
+        PSF FWHM in arcsec (`~picasso_astro.images.TYPICAL_FWHM` if unknown).
     isophote : float
         Surface brightness in the reference band, mag per square arcsec, to
         which the footprint reaches.
@@ -247,7 +247,7 @@ def classify_sources(
     """
     detection, detection_noise, bad = _detection_image(images)
     shape = detection.shape
-    fwhm_pix = (psf_fwhm or 1.4) / PIXEL_SCALE
+    fwhm_pix = (psf_fwhm or TYPICAL_FWHM) / PIXEL_SCALE
     ny, nx = shape
     cy, cx = centre if centre is not None else ((ny - 1) / 2, (nx - 1) / 2)
     iy, ix = int(np.rint(cy)), int(np.rint(cx))

@@ -14,6 +14,7 @@ from astropy.wcs import WCS
 __all__ = [
     "BANDS",
     "PIXEL_SCALE",
+    "TYPICAL_FWHM",
     "BandImage",
 ]
 
@@ -22,6 +23,10 @@ BANDS = ("u", "g", "r", "i", "z")
 
 #: SDSS imaging pixel scale in arcsec per pixel.
 PIXEL_SCALE = 0.396
+
+#: PSF FWHM in arcsec taken where a band's PSF is unknown: the median r-band
+#: seeing of SDSS imaging (1.4 arcsec; Abazajian et al. 2009, ApJS 182, 543).
+TYPICAL_FWHM = 1.4
 
 
 @dataclass

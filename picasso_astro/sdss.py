@@ -172,6 +172,14 @@ def parse_frame_name(path):
 
 
 def _open_error(path, err, what):
+    """Return the `PicassoInputError` for an SDSS file that could not be read.
+
+    Its message holds ``err``'s, so it is raised ``from None``.
+    """
+    if isinstance(err, PicassoInputError):
+        return err
+    if isinstance(err, FileNotFoundError):
+        return PicassoInputError(f"SDSS {what} {path} does not exist; check the path")
     msg = (
         f"could not read the SDSS {what} {path}: {type(err).__name__}: {err}. "
         "The file is corrupt or truncated; download it again"
@@ -407,13 +415,8 @@ def read_frame(path, *, psfield=None, around=None):
     if parts is None:
         try:
             parts = _frame_hdus(path, _decompressed(path))
-        except PicassoInputError:
-            raise
-        except FileNotFoundError:
-            msg = f"SDSS frame {path} does not exist; check the path"
-            raise PicassoInputError(msg) from None
         except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-            raise _open_error(path, err, "frame") from err
+            raise _open_error(path, err, "frame") from None
     header, image, rows, calib, allsky, xinterp, yinterp, frame_wcs = parts
     if image.ndim != 2 or calib.shape != (image.shape[1],):
         msg = (
@@ -606,13 +609,8 @@ def read_psfield(path):
             gain = np.ravel(params[names["gain"]][0])
             dark = np.ravel(params[names["dark_variance"]][0])
             width = np.ravel(params[names["psf_width"]][0])
-    except PicassoInputError:
-        raise
-    except FileNotFoundError:
-        msg = f"psField file {path} does not exist; check the path"
-        raise PicassoInputError(msg) from None
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        raise _open_error(path, err, "psField") from err
+        raise _open_error(path, err, "psField") from None
     return PSField(
         path,
         components,
@@ -762,14 +760,8 @@ class SDSSField:
                 try:
                     header = _bz2fits.read_header(path)
                     wcs = read_wcs(header, str(path))
-                except FileNotFoundError:
-                    msg = f"SDSS frame {path} does not exist; check the path"
-                    error = error or PicassoInputError(msg)
-                    continue
                 except (OSError, EOFError, ValueError, RuntimeError) as err:
-                    if not isinstance(err, PicassoInputError):
-                        err = _open_error(path, err, "frame")
-                    error = error or err
+                    error = error or _open_error(path, err, "frame")
                     continue
                 self._wcs, self._shape = wcs, (header["NAXIS2"], header["NAXIS1"])
                 break
