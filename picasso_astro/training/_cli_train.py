@@ -89,6 +89,19 @@ def _fail(error):
     "weigh more (0: off).",
 )
 @click.option(
+    "--crop",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Train on random crops of this many pixels a side (0: whole images).",
+)
+@click.option(
+    "--init-from",
+    default=None,
+    help="Start from this model's weights (a directory, 'default' or a Hub "
+    "name) instead of random ones; keeps its architecture and properties.",
+)
+@click.option(
     "--stop-after",
     default=None,
     type=click.IntRange(1),
@@ -115,6 +128,8 @@ def fit_command(
     no_augment,
     brightness,
     balance,
+    crop,
+    init_from,
     stop_after,
     name,
     revision,
@@ -129,6 +144,12 @@ def fit_command(
     try:
         dataset = _open_dataset(data)
         names = dataset_property_names(dataset)
+        if properties and init_from:
+            msg = (
+                "--properties chooses what a new model predicts; a model started "
+                "with --init-from keeps the properties of the model it starts from"
+            )
+            raise PicassoInputError(msg)
         if properties:
             names = tuple(p.strip() for p in properties.split(",") if p.strip())
             unknown = [p for p in names if p not in PROPERTIES]
@@ -153,6 +174,7 @@ def fit_command(
             augment=not no_augment,
             brightness=brightness,
             balance=balance,
+            crop=crop,
         )
         if resume and epochs is None:
             train_config = None  # the run's own recipe and length
@@ -166,6 +188,7 @@ def fit_command(
             stop_after=stop_after,
             progress=not quiet,
             data_description=f"{Path(data).resolve().name} ({len(dataset)} galaxies)",
+            initial_model=init_from,
         )
     except _USER_ERRORS as error:
         _fail(error)

@@ -190,6 +190,22 @@ def _augment(arrays, rng):
     return out
 
 
+def _random_crop(arrays, size, rng):
+    """Cut one random ``size`` x ``size`` window out of every 2-D array."""
+    ny, nx = arrays["mask"].shape
+    if size >= ny and size >= nx:
+        return arrays
+    y0 = int(rng.integers(max(ny - size, 0) + 1))
+    x0 = int(rng.integers(max(nx - size, 0) + 1))
+    window = (slice(y0, y0 + size), slice(x0, x0 + size))
+    return {
+        key: value[(..., *window)]
+        if value is not None and value.shape[-2:] == (ny, nx)
+        else value
+        for key, value in arrays.items()
+    }
+
+
 class TrainingPairs(torch.utils.data.Dataset):
     """Network inputs, truth and loss weights from a dataset of galaxies.
 
@@ -240,6 +256,9 @@ class TrainingPairs(torch.utils.data.Dataset):
         `~picasso_astro.training._loss.pixel_weights`).
     bin_edges : dict of str to sequence of float, optional
         The model's bins, counted by ``balance``.
+    crop : int
+        With ``augment``: a random ``crop`` x ``crop`` window of each item
+        (0 or at least the image size: whole images).
     """
 
     def __init__(
@@ -257,6 +276,7 @@ class TrainingPairs(torch.utils.data.Dataset):
         brightness=0.0,
         balance=0.0,
         bin_edges=None,
+        crop=0,
     ):
         self.dataset = dataset
         self.property_names = tuple(property_names)
@@ -279,6 +299,7 @@ class TrainingPairs(torch.utils.data.Dataset):
         self.brightness = float(brightness)
         self.balance = float(balance)
         self.bin_edges = bin_edges
+        self.crop = int(crop)
         self.extensive = np.array(
             [PROPERTIES[name].surface_density for name in self.property_names]
         )
@@ -323,6 +344,8 @@ class TrainingPairs(torch.utils.data.Dataset):
                 },
                 rng,
             )
+            if self.crop:
+                arrays = _random_crop(arrays, self.crop, rng)
             images, mask = arrays["images"], arrays["mask"]
             truth, valid = arrays["truth"], arrays["valid"]
             contaminant = arrays["contaminant"]

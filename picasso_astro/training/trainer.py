@@ -97,6 +97,12 @@ class TrainConfig:
     balance : float
         Exponent of the rarity weighting of each image's valid pixels (0: off;
         see `~picasso_astro.training._loss.pixel_weights`).
+    crop : int
+        Train on random ``crop`` x ``crop`` crops of each image (0: whole
+        images). A local network learns from crops as much per pixel at a
+        fraction of the cost of a step, and sees galaxies off-centre and cut
+        by the edge, as it will in cutouts of other sizes. Validation uses
+        whole images.
     val_fraction : float
         Galaxies held out for validation (and evaluation).
     seed : int
@@ -119,6 +125,7 @@ class TrainConfig:
     extra_noise: float = 0.3
     brightness: float = 0.3
     balance: float = 0.5
+    crop: int = 0
     val_fraction: float = 0.1
     seed: int = 0
     num_workers: int = 0
@@ -130,6 +137,9 @@ class TrainConfig:
             raise PicassoInputError(msg)
         if self.lr <= 0:
             msg = f"lr must be positive, not {self.lr}"
+            raise PicassoInputError(msg)
+        if self.crop < 0:
+            msg = f"crop must be 0 (whole images) or a size in pixels, not {self.crop}"
             raise PicassoInputError(msg)
 
     def to_dict(self):
@@ -147,7 +157,27 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-_OPTIONS_ADDED_LATER = {"brightness": 0.0, "balance": 0.0}
+_OPTIONS_ADDED_LATER = {"brightness": 0.0, "balance": 0.0, "crop": 0}
+
+
+def _start_from(initial_model, model_config):
+    """Load the model to fine-tune and the configuration the new one keeps."""
+    from ..hub import load_model
+
+    initial_model = load_model(initial_model)
+    config = copy.deepcopy(initial_model.config)
+    if model_config is not None:
+        config.name, config.revision = model_config.name, model_config.revision
+    for spec in config.properties.values():
+        spec.pop("sigma_scale", None)  # refitted at the end of the run
+    config.provenance = {
+        "initial_model": {
+            "name": initial_model.name,
+            "revision": initial_model.revision,
+            "source": initial_model.source,
+        }
+    }
+    return initial_model, config
 
 
 @dataclass
@@ -352,6 +382,7 @@ def fit(
     stop_after=None,
     progress=True,
     data_description="",
+    initial_model=None,
 ):
     """Train a model and write checkpoints, logs and the final model.
 
@@ -383,6 +414,11 @@ def fit(
         Show a progress bar.
     data_description : str
         Where the data came from, for the model's provenance.
+    initial_model : str, `~pathlib.Path` or `~picasso_astro.hub.PicassoModel`, optional
+        Start from this model's weights (anything
+        `~picasso_astro.hub.load_model` accepts) instead of random ones: its
+        architecture, properties and input scaling are kept, ``model_config``
+        gives only the new name and revision. Ignored on resume.
 
     Returns
     -------
@@ -412,6 +448,8 @@ def fit(
             raise PicassoInputError(msg)
         state, tensors = None, None
         train_config = train_config or TrainConfig()
+        if initial_model is not None:
+            initial_model, model_config = _start_from(initial_model, model_config)
         if model_config is None:
             from ..properties import PROPERTIES
 
@@ -433,7 +471,10 @@ def fit(
     torch.manual_seed(tcfg.seed)
     # Channels-last runs the convolutions several times faster on CPU (oneDNN)
     # and uses the tensor cores' layout on CUDA.
-    network = model_config.build_network().to(device, memory_format=torch.channels_last)
+    network = model_config.build_network()
+    if state is None and initial_model is not None:
+        network.load_state_dict(initial_model.network.state_dict())
+    network = network.to(device, memory_format=torch.channels_last)
     train_idx, val_idx = split_indices(
         len(dataset), val_fraction=tcfg.val_fraction, seed=tcfg.seed
     )
@@ -455,6 +496,7 @@ def fit(
         augment=tcfg.augment,
         extra_noise=tcfg.extra_noise,
         brightness=tcfg.brightness,
+        crop=tcfg.crop,
         **common,
     )
     sampler = torch.utils.data.DistributedSampler(
@@ -645,6 +687,7 @@ def fit(
             "n_val": len(val_idx),
         },
     }
+
     model_out = PicassoModel(network.cpu(), result_config, source=str(out_dir))
     if rank == 0 and end_epoch >= tcfg.epochs:
         if val_idx:

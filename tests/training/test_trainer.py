@@ -230,6 +230,30 @@ def test_brightness_augmentation_scales_flux_and_surface_densities_together():
     assert max(np.abs(shifts)) <= 0.5 and np.ptp(shifts) > 0.1
 
 
+def test_random_crops_cut_image_truth_and_weights_alike(galaxies):
+    pairs = TrainingPairs(galaxies, PROPERTY_NAMES, augment=True, crop=16, seed=2)
+    whole = TrainingPairs(galaxies, PROPERTY_NAMES, augment=True, crop=0, seed=2)
+    offsets = set()
+    for epoch in range(4):
+        pairs.set_epoch(epoch)
+        whole.set_epoch(epoch)
+        out, full = pairs[5], whole[5]
+        assert out["x"].shape == (6, 16, 16) and out["truth"].shape[1:] == (16, 16)
+        assert out["weight"].shape == out["truth"].shape
+        # the crop is a window of the same augmented draw
+        hits = [
+            (y, x)
+            for y in range(17)
+            for x in range(17)
+            if np.array_equal(out["truth"], full["truth"][:, y : y + 16, x : x + 16])
+        ]
+        assert hits
+        offsets.update(hits)
+    assert len(offsets) > 1  # the window moves
+    with pytest.raises(PicassoInputError, match="crop must be"):
+        TrainConfig(crop=-1)
+
+
 def test_unknown_property_is_a_clear_error(galaxies):
     with pytest.raises(PicassoInputError, match="no truth for hi"):
         TrainingPairs(galaxies, ["stellar_mass", "hi"])
@@ -286,6 +310,46 @@ def test_fit_learns_and_writes_a_run(galaxies, tmp_path):
     state = model.network.state_dict()
     for key, value in result.model.network.state_dict().items():
         torch.testing.assert_close(state[key], value)
+
+
+def test_fit_starts_from_a_trained_model(galaxies, tmp_path):
+    config = TrainConfig(epochs=2, batch_size=4, lr=1e-2, val_fraction=0.25)
+    first = fit(
+        galaxies,
+        tmp_path / "first",
+        train_config=config,
+        model_config=tiny_model_config(),
+        device="cpu",
+        progress=False,
+    )
+    tuned = TrainConfig(epochs=1, batch_size=4, lr=1e-9, val_fraction=0.25, crop=16)
+    second = fit(
+        galaxies,
+        tmp_path / "second",
+        train_config=tuned,
+        model_config=ModelConfig(name="tuned", revision="0.1"),
+        device="cpu",
+        progress=False,
+        initial_model=tmp_path / "first" / "model",
+    )
+    assert second.model.name == "tuned" and second.model.revision == "0.1"
+    assert (
+        second.model.config.to_dict()["architecture"]
+        == (first.model.config.to_dict()["architecture"])
+    )
+    start = second.model.config.provenance["initial_model"]
+    assert start["name"] == "tiny" and start["source"].endswith("model")
+    # a negligible learning rate: the weights are the first run's
+    before = first.model.network.state_dict()
+    for key, value in second.model.network.state_dict().items():
+        if key.endswith(("weight", "bias")) and "norm" not in key:
+            torch.testing.assert_close(value, before[key], atol=1e-5, rtol=0)
+    assert (
+        load_model(tmp_path / "second" / "model").config.provenance["initial_model"][
+            "revision"
+        ]
+        == "local"
+    )
 
 
 def _weights(run):
