@@ -6,9 +6,15 @@ from ..exceptions import PicassoInputError
 from .manga import read_manga_maps
 from .pipe3d import read_pipe3d
 
-__all__ = ["read_ifu"]
+__all__ = ["is_hdf5", "read_ifu"]
 
 _HDF5 = b"\x89HDF"
+
+
+def is_hdf5(path):
+    """Return whether a file starts as HDF5 files do."""
+    with open(path, "rb") as handle:
+        return handle.read(8).startswith(_HDF5)
 
 
 def read_ifu(path, **options):
@@ -30,8 +36,6 @@ def read_ifu(path, **options):
     if not path.is_file():
         msg = f"{path}: no such file; give a MaNGA MAPS file or a Pipe3D .hdf5 file"
         raise PicassoInputError(msg)
-    with open(path, "rb") as handle:
-        start = handle.read(8)
-    if start.startswith(_HDF5):
+    if is_hdf5(path):
         return read_pipe3d(path, **options)
     return read_manga_maps(path, **options)
