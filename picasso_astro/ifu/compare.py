@@ -26,6 +26,7 @@ from ..maps import PropertyMaps, _colorbar_label, _plot_title, _pyplot
 from ..masks import DO_NOT_USE, MaskBit
 from ..properties import get_property
 from ._read import read_ifu
+from ._resample import linear, logarithm, resample_exact
 
 __all__ = ["Comparison", "compare"]
 
@@ -160,45 +161,6 @@ def _smooth(values, bad, sigma_arcsec, wcs):
         )  # fmt: skip
 
 
-def _to_ifu_grid(arrays, wcs_in, wcs_out, shape_out):
-    """Resample arrays with `reproject.reproject_exact`; also return coverage.
-
-    Each output pixel is the area-weighted mean of the finite input pixels
-    it overlaps (NaN where it overlaps none); coverage is the fraction of it
-    the input grid covers.
-    """
-    from reproject import reproject_exact
-
-    def exact(array):
-        return reproject_exact(
-            (array, wcs_in.celestial), wcs_out.celestial, shape_out=shape_out
-        )
-
-    out, coverage = [], None
-    for array in arrays:
-        finite = np.isfinite(array)
-        total, footprint = exact(np.where(finite, array, 0.0))
-        if finite.all():
-            weight = np.ones(shape_out)
-        else:
-            weight, _ = exact(finite.astype(float))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.append(np.where(weight > 0, total / weight, np.nan))
-        coverage = footprint if coverage is None else coverage
-    return out, coverage
-
-
-def _linear(prop, values):
-    return 10.0 ** np.asarray(values, float) if prop.surface_density else values
-
-
-def _log(prop, values):
-    if not prop.surface_density:
-        return values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(values > 0, np.log10(values), np.nan)
-
-
 def _open(maps, reader, what):
     if isinstance(maps, PropertyMaps):
         return maps
@@ -296,13 +258,13 @@ def compare(
     for name in common:
         prop = get_property(name)
         nd = predicted[name]
-        value = _smooth(_linear(prop, nd.data), not_scene, sigma_pred, predicted.wcs)
+        value = _smooth(linear(prop, nd.data), not_scene, sigma_pred, predicted.wcs)
         error = _smooth(nd.uncertainty.array, not_scene, sigma_pred, predicted.wcs)
         masked = np.asarray(nd.mask, float)
-        (value, error, masked), coverage = _to_ifu_grid(
+        (value, error, masked), coverage = resample_exact(
             (value, error, masked), predicted.wcs, ifu.wcs, ifu.shape
         )
-        pred_value = _log(prop, value)
+        pred_value = logarithm(prop, value)
         pred_bad = (
             (coverage < MIN_COVERAGE)
             | (masked > MAX_MASKED_FRACTION)
@@ -314,8 +276,8 @@ def compare(
         truth_error = truth.uncertainty.array.astype(float)
         truth_bad = np.asarray(truth.mask, bool) | ~np.isfinite(truth_value)
         if sigma_ifu > 0:
-            truth_value = _log(
-                prop, _smooth(_linear(prop, truth_value), truth_bad, sigma_ifu, ifu.wcs)
+            truth_value = logarithm(
+                prop, _smooth(linear(prop, truth_value), truth_bad, sigma_ifu, ifu.wcs)
             )
             truth_error = _smooth(truth_error, truth_bad, sigma_ifu, ifu.wcs)
         both = ~pred_bad & ~truth_bad
