@@ -6,6 +6,7 @@ import pytest
 import torch
 from astropy.wcs import WCS
 from click.testing import CliRunner
+from helpers import TARGET_WARNINGS
 
 from picasso_astro.config import ModelConfig
 from picasso_astro.exceptions import PicassoInputError
@@ -265,3 +266,42 @@ def test_ifu_command(galaxies, tmp_path, monkeypatch):
     assert result.exit_code != 0 and "--download" in result.output
     result = runner.invoke(cli.main, ["ifu", str(path), "-o", str(tmp_path / "o")])
     assert result.exit_code != 0 and "--frames" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.filterwarnings(TARGET_WARNINGS)
+def test_ifu_command_on_real_frames(shared_data, tmp_path):
+    """A fake MaNGA file on a galaxy of field 4510-4-30; another off the field."""
+    from ifu_helpers import write_fake_maps
+
+    from picasso_astro.training import cli
+
+    on_field = _wcs(200.50993224, 36.73092147, IFU_SIDE, 0.5)
+    off_field = _wcs(10.0, 10.0, IFU_SIDE, 0.5)
+    files = []
+    for k, wcs in enumerate((on_field, off_field)):
+        centre = wcs.pixel_to_world((IFU_SIDE - 1) / 2, (IFU_SIDE - 1) / 2)
+        halpha = 20 * _profile(wcs, IFU_SIDE, centre, 2.0) + 1e-3
+        lines = {
+            "Ha-6564": halpha,
+            "Hb-4862": halpha / 2.86,
+            "NII-6585": 0.3 * halpha,
+            "OIII-5008": 0.2 * halpha,
+            "SII-6718": 0.1 * halpha,
+        }
+        files.append(write_fake_maps(tmp_path / f"manga-{k}-MAPS.fits", lines, wcs=wcs))
+    frames = shared_data / "sdss" / "field-004510-4-0030"
+    result = CliRunner().invoke(
+        cli.main,
+        ["ifu", *map(str, files), "--frames", str(frames), "-o",
+         str(tmp_path / "set"), "--size", "64", "--skip-errors", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 galaxies" in result.output
+    assert "no frame in" in result.output  # the galaxy off the field
+    with ShardedDataset(tmp_path / "set") as data:
+        item = data[0]
+    assert item["images"].shape == (5, 64, 64)
+    assert item["images"][2, 28:36, 28:36].mean() > 0.5  # the galaxy, centred
+    assert item["truth_valid"][list(PROPERTIES).index("sfr")].sum() > 200
