@@ -74,5 +74,7 @@ def build_maps(values, errors, valid, *, wcs, covered, meta, calibrations):
             },
         )
     bitmask = np.where(covered, 0, int(MaskBit.OFF_IMAGE))
+    # "model" names what made the maps, as for predictions (plot titles, FITS).
     meta = dict(meta, calibrations=dict(calibrations))
+    meta.setdefault("model", f"IFU: {meta.get('source', 'unknown')}")
     return PropertyMaps(maps, meta=meta, bitmask=bitmask)

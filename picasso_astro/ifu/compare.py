@@ -128,8 +128,8 @@ class Comparison:
             stats = self.table[list(self.table["property"]).index(name)]
             ax.set_title(
                 f"bias {stats['bias'].value:+.2f}, scatter "
-                f"{stats['scatter'].value:.2f} dex, "
-                f"{100 * stats['inside_predicted']:.0f}% within 1 sigma",
+                f"{stats['scatter'].value:.2f} dex\n"
+                f"{100 * stats['inside_predicted']:.0f}% within the predicted 1 sigma",
                 fontsize="small",
             )
         return figure
