@@ -181,3 +181,16 @@ def test_compare_command(tmp_path):
         main, ["compare", str(maps_file), str(ifu_file), "--properties", "hi"]
     )
     assert bad.exit_code != 0 and "cannot compare hi" in bad.output
+
+
+@pytest.mark.shared_data
+def test_real_maps_written_read_and_compared_with_themselves(shared_data, tmp_path):
+    path = shared_data / "manga" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
+    truth = read_manga_maps(path)
+    back = PropertyMaps.read(truth.write(tmp_path / "ifu.fits"))
+    assert back.meta["calibrations"] == truth.meta["calibrations"]
+    result = compare(back, path, predicted_fwhm=truth.meta["psf_fwhm_arcsec"])
+    for row in result.table:
+        assert row["n_pixels"] == (~truth[row["property"]].mask).sum()
+        assert abs(row["bias"].value) < 1e-6 and row["scatter"].value < 1e-6
+        assert row["inside_predicted"] == 1.0

@@ -305,3 +305,30 @@ def test_ifu_command_on_real_frames(shared_data, tmp_path):
     assert item["images"].shape == (5, 64, 64)
     assert item["images"][2, 28:36, 28:36].mean() > 0.5  # the galaxy, centred
     assert item["truth_valid"][list(PROPERTIES).index("sfr")].sum() > 200
+
+
+def test_ifu_command_downloads_the_catalogues_fields(galaxies, tmp_path, monkeypatch):
+    from picasso_astro.training import cli
+
+    calls, captured = [], {}
+
+    def fake_download(run, camcol, field, *, directory, psfield):
+        calls.append((run, camcol, field, psfield))
+        return directory
+
+    def fake_write(output, items, **options):
+        captured["items"] = items
+        return {"written": ["a"], "skipped": []}
+
+    monkeypatch.setattr("picasso_astro.sdss.download_frames", fake_download)
+    monkeypatch.setattr("picasso_astro.training.ifu.write_ifu_dataset", fake_write)
+    path = galaxies[0][0]
+    catalog = tmp_path / "galaxies.csv"
+    catalog.write_text(f"ifu,run,camcol,field\n{path},4510,4,30\n")
+    result = CliRunner().invoke(
+        cli.main,
+        ["ifu", "--catalog", str(catalog), "--download", "-o", str(tmp_path / "o")],
+    )
+    assert result.exit_code == 0, result.output
+    assert calls == [(4510, 4, 30, True)]
+    assert captured["items"][0]["frames"].endswith("004510-4-0030")
