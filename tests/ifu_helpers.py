@@ -58,6 +58,8 @@ def write_fake_maps(path, lines, *, ivar=None, mask=None, header=None, wcs=None)
         hdu.header.update(wcs.to_header())
         for k, name in enumerate(FAKE_CHANNELS, start=1):
             hdu.header[f"C{k:02d}"] = name
+        if not suffix:
+            hdu.header["BUNIT"] = "1E-17 erg/s/cm^2/spaxel"
         hdus.append(hdu)
     fits.HDUList(hdus).writeto(path)
     return path

@@ -179,6 +179,13 @@ def test_redshift_sources(fake_maps, tmp_path):
         read_manga_maps(fake_maps)
 
 
+def test_flux_unit_is_checked(fake_maps):
+    with fits.open(fake_maps, mode="update") as hdulist:
+        hdulist["EMLINE_GFLUX"].header["BUNIT"] = "erg/s/cm^2/spaxel"
+    with pytest.raises(PicassoInputError, match="as the DAP writes it"):
+        read_manga_maps(fake_maps)
+
+
 def test_not_a_maps_file(tmp_path):
     path = tmp_path / "image.fits"
     fits.PrimaryHDU(np.zeros((3, 3))).writeto(path)

@@ -70,6 +70,7 @@ _LINE_CHANNELS = {
 }
 
 _FLUX_UNIT = 1e-17 * u.erg / u.s / u.cm**2
+_FLUX_BUNIT = "1E-17 erg/s/cm^2/spaxel"
 _CHANNEL_CARD = re.compile(r"^C(\d+)$")
 
 
@@ -87,6 +88,20 @@ def _channels(header, source):
         )
         raise PicassoInputError(msg)
     return channels
+
+
+def _check_flux_unit(header, source):
+    """Refuse line fluxes in another unit than the DAP's (when BUNIT says)."""
+    unit = header.get("BUNIT")
+    if unit is None:
+        return
+    text = str(unit).replace(" ", "").lower()
+    if text != _FLUX_BUNIT.replace(" ", "").lower():
+        msg = (
+            f"{source}: EMLINE_GFLUX is in {unit!r}, not {_FLUX_BUNIT!r} as the "
+            "DAP writes it; give the MAPS file as the DAP wrote it"
+        )
+        raise PicassoInputError(msg)
 
 
 def _line_index(channels, line, source):
@@ -257,6 +272,7 @@ def read_manga_maps(
         ivar = _extension(hdulist, "EMLINE_GFLUX_IVAR", source).data
         mask = _extension(hdulist, "EMLINE_GFLUX_MASK", source).data
         flux = flux_hdu.data
+        _check_flux_unit(flux_hdu.header, source)
         channels = _channels(flux_hdu.header, source)
         wcs = read_wcs(flux_hdu.header, source)
         lines, errors = {}, {}
