@@ -119,6 +119,23 @@ def test_agn_spaxels_are_left_out(tmp_path):
     assert maps.meta["n_spaxels"]["agn_liner"] == 1
 
 
+def test_composites_keep_sfr_unless_asked(tmp_path):
+    oiii = np.full(SHAPE, 2.0)
+    nii = np.full(SHAPE, 3.0)
+    # log [NII]/Ha = -0.2, log [OIII]/Hb = 0.1: between Kauffmann+03 and Kewley+01.
+    oiii[2, 2], nii[2, 2] = 10**0.1 * 10.0 / 2.86, 10**-0.2 * 10.0
+    path = write_fake_maps(
+        tmp_path / "m.fits", _lines(**{"OIII-5008": oiii, "NII-6585": nii})
+    )
+    maps = read_manga_maps(path)
+    assert maps.meta["n_spaxels"]["composite"] == 1
+    assert not maps["sfr"].mask[2, 2]
+    assert maps["gas_metallicity"].mask[2, 2]  # calibrations hold for HII regions
+    strict = read_manga_maps(path, exclude_composite=True)
+    assert strict["sfr"].mask[2, 2] and not strict["sfr"].mask[3, 3]
+    assert "composites" in strict.meta["calibrations"]["sfr"]
+
+
 def test_oxygen_abundance_calibrations(fake_maps):
     o3n2 = np.log10((2.0 / (10.0 / 2.86)) / (3.0 / 10.0))
     n2 = np.log10(3.0 / 10.0)
