@@ -125,8 +125,8 @@ def test_bad_inputs():
     far = ifu_wcs(IFU_SHAPE, ra=10.0)
     with pytest.raises(TypeError, match="PropertyMaps or a file name"):
         compare(sfr.to_hdulist(), truth)
-    assert compare(sfr, _ifu(np.full(IFU_SHAPE, -2.0), 0.1, far, 2.5),
-                   predicted_fwhm=2.0).table[0]["n_pixels"] == 0  # fmt: skip
+    with pytest.raises(PicassoInputError, match="do not overlap the IFU's field"):
+        compare(sfr, _ifu(np.full(IFU_SHAPE, -2.0), 0.1, far, 2.5), predicted_fwhm=2.0)
 
 
 def _fake_manga(tmp_path, shape=IFU_SHAPE):

@@ -287,7 +287,17 @@ def compare(
             _statistics(name, pred_value, error, truth_value, truth_error, both)
         )
 
-    table = QTable(rows=rows, names=list(rows[0])) if rows else QTable()
+    if not np.any(coverage > 0):
+        centre = ifu.wcs.celestial.pixel_to_world(
+            (ifu.shape[1] - 1) / 2, (ifu.shape[0] - 1) / 2
+        )
+        msg = (
+            "the predicted maps do not overlap the IFU's field (centred at RA "
+            f"{centre.ra.deg:.5f}, Dec {centre.dec.deg:.5f}); give maps of the same "
+            "galaxy"
+        )
+        raise PicassoInputError(msg)
+    table = QTable(rows=rows, names=list(rows[0]))
     for key in ("bias", "mean", "scatter", "robust_scatter", "rms"):
         table[key] = np.asarray(table[key], float) * u.dex
     meta = {
