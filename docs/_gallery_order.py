@@ -5,6 +5,7 @@ EXAMPLE_ORDER = (
     "plot_colour_ml.py",
     "plot_fits_io.py",
     "plot_catalogue.py",
+    "plot_ifu_manga.py",
     "plot_train_tiny_model.py",
 )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from tqdm.auto import tqdm
 
+from ._cli_compare import compare_command
 from ._cli_models import download_command, models_command
 from ._dask import local_client
 from .catalogue import predict_to_files
@@ -242,6 +243,7 @@ _MAIN_HELP = """Predict resolved galaxy property maps from SDSS ugriz images.
 \b
 picasso-predict CUTOUT... -o OUTDIR   (same as: picasso-predict run ...)
 picasso-predict run --help            (every option of a run)
+picasso-predict compare MAPS IFU_FILE (predictions against MaNGA/Pipe3D maps)
 """
 
 
@@ -272,3 +274,4 @@ def main():
 main.add_command(predict_command, name="run")
 main.add_command(models_command, name="models")
 main.add_command(download_command, name="download")
+main.add_command(compare_command, name="compare")

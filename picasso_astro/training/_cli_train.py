@@ -102,6 +102,13 @@ def _fail(error):
     "name) instead of random ones; keeps its architecture and properties.",
 )
 @click.option(
+    "--freeze",
+    multiple=True,
+    type=click.Choice(["encoder", "decoder", "heads"]),
+    help="Keep this part of the network fixed (repeatable); with --init-from, "
+    "to fine-tune on a little data such as IFU maps.",
+)
+@click.option(
     "--stop-after",
     default=None,
     type=click.IntRange(1),
@@ -130,6 +137,7 @@ def fit_command(
     balance,
     crop,
     init_from,
+    freeze,
     stop_after,
     name,
     revision,
@@ -175,6 +183,7 @@ def fit_command(
             brightness=brightness,
             balance=balance,
             crop=crop,
+            freeze=tuple(freeze),
         )
         if resume and epochs is None:
             train_config = None  # the run's own recipe and length

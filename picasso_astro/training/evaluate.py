@@ -93,6 +93,16 @@ def _colour_features(images, pixel_scale):
     return ok, colour, mu_i
 
 
+def _any_valid(dataset, indices, name):
+    """Return whether any galaxy has valid ``name`` truth (IFU sets may not)."""
+    plane = dataset_property_names(dataset).index(name)
+    for index in indices:
+        item = normalize_item(dataset[index], index=index)
+        if _valid(item, plane, name).any():
+            return True
+    return False
+
+
 def fit_colour_ml_baseline(
     dataset, *, indices=None, pixel_scale=0.396, snr_min=3.0, max_pixels=200_000
 ):
@@ -411,7 +421,10 @@ def evaluate(
         raise PicassoInputError(msg)
 
     baseline = None
-    if "stellar_mass" in properties:
+    if "stellar_mass" in properties and (
+        baseline_dataset is not None
+        or _any_valid(dataset, baseline_indices or indices, "stellar_mass")
+    ):
         baseline_data = dataset if baseline_dataset is None else baseline_dataset
         coefficients = fit_colour_ml_baseline(
             baseline_data,

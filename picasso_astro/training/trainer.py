@@ -50,6 +50,7 @@ from .export import write_model
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
+    "FREEZABLE",
     "FitResult",
     "TrainConfig",
     "fit",
@@ -59,6 +60,14 @@ __all__ = [
     "resolve_device",
     "save_checkpoint",
 ]
+
+
+def _freeze(network, parts):
+    """Stop the gradients of the modules of ``parts`` (`FREEZABLE`)."""
+    modules = {name for part in parts for name in FREEZABLE[part]}
+    for name, param in network.named_parameters():
+        if name.split(".", 1)[0] in modules:
+            param.requires_grad_(False)
 
 
 @dataclass
@@ -109,6 +118,12 @@ class TrainConfig:
         Seed of the initial weights, split, sampler and augmentation.
     num_workers : int
         DataLoader worker processes.
+    freeze : tuple of str
+        Parts of the network whose weights stay as they are (`FREEZABLE`):
+        ``"encoder"``, ``"decoder"`` (with its upsampling layers) or
+        ``"heads"``; for fine-tuning a trained model on a little data, e.g.
+        real galaxies with IFU maps. Normalisation statistics are still
+        re-measured on the new data.
     """
 
     epochs: int = 13
@@ -129,6 +144,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     num_workers: int = 0
+    freeze: tuple = ()
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -137,6 +153,14 @@ class TrainConfig:
             raise PicassoInputError(msg)
         if self.lr <= 0:
             msg = f"lr must be positive, not {self.lr}"
+            raise PicassoInputError(msg)
+        self.freeze = tuple(self.freeze)
+        unknown = [part for part in self.freeze if part not in FREEZABLE]
+        if unknown:
+            msg = (
+                f"cannot freeze {', '.join(unknown)}; the parts of the network "
+                f"are {', '.join(FREEZABLE)}"
+            )
             raise PicassoInputError(msg)
         if self.crop < 0:
             msg = f"crop must be 0 (whole images) or a size in pixels, not {self.crop}"
@@ -157,7 +181,15 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-_OPTIONS_ADDED_LATER = {"brightness": 0.0, "balance": 0.0, "crop": 0}
+_OPTIONS_ADDED_LATER = {"brightness": 0.0, "balance": 0.0, "crop": 0, "freeze": ()}
+
+#: Parts of a `~picasso_astro.model.PicassoUNet` that ``freeze`` can hold fixed,
+#: and the modules they are made of.
+FREEZABLE = {
+    "encoder": ("encoder",),
+    "decoder": ("upsample", "decoder"),
+    "heads": ("heads",),
+}
 
 
 def _start_from(initial_model, model_config):
@@ -514,8 +546,11 @@ def fit(
         )
         val_loader = torch.utils.data.DataLoader(val_pairs, **loader_options)
 
+    _freeze(network, tcfg.freeze)
     decay, no_decay = [], []
     for name, param in network.named_parameters():
+        if not param.requires_grad:
+            continue
         (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
     optimizer = torch.optim.AdamW(
         [
