@@ -719,10 +719,9 @@ class PropertyMaps:
         for i, source in enumerate(inputs, start=1):
             header[f"INPUT{i}"] = str(source)
         header["PROPS"] = ",".join(self.names)
-        header["PICMETA"] = (
-            json.dumps(self.meta, sort_keys=True, default=str),
-            "provenance as JSON",
-        )
+        # No inline comment: one on a card of 47-68 characters would not fit.
+        header["PICMETA"] = json.dumps(self.meta, sort_keys=True, default=str)
+        header.add_comment("PICMETA: the maps' provenance as JSON")
         hdus = [primary]
         wcs_header = self.wcs.to_header(relax=True) if self.wcs is not None else None
         common_mask = self.footprint_mask()

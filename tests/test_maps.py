@@ -27,6 +27,14 @@ def test_fits_round_trip_is_exact(maps, tmp_path):
     np.testing.assert_array_equal(back["sfr"].mask, maps["sfr"].mask)
 
 
+@pytest.mark.parametrize("length", [1, 47, 56, 68, 69, 200])
+def test_provenance_of_any_length_round_trips(maps, tmp_path, length):
+    # JSON of 47-68 characters once left no room for the card's comment.
+    maps.meta = {"galaxy": "g" * max(length - 13, 0)}
+    back = PropertyMaps.read(maps.write(tmp_path / "out.fits"))
+    assert back.meta == maps.meta
+
+
 def test_file_layout(maps, tmp_path):
     path = maps.write(tmp_path / "out.fits")
     with fits.open(path) as hdulist:
