@@ -34,6 +34,13 @@ dataset            shape             dtype      content
                                                 ``["property_units"]``
 ``truth_valid``    (N, P, H, W)      bool       False on floor/fill values
 ``psf``            (N, 5, K, K)      float32    PSF image per band (sums to 1)
+``owner``          (N, H, W)         uint8      optional (format 2): which source
+                                                dominates a pixel: 0 sky,
+                                                1 target, 2 neighbour with truth,
+                                                3 source without truth
+``neighbour_truth``  (N, P, H, W)    float32    optional (format 2): truth of
+                                                neighbours, apart from ``truth``
+``neighbour_truth_valid`` (N, P, H, W) bool     optional (format 2)
 ``index``          (N,)              int64      galaxy index within the dataset
 ``params``         (N,)              compound   every scalar generator parameter
 ``extras``         (N,)              str        JSON: lists (stars, clumps, ...)
@@ -72,7 +79,7 @@ __all__ = [
     "write_manifest",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "dataset.json"
 
 
@@ -88,6 +95,10 @@ _ARRAY_KEYS = (
     "psf",
     "index",
 )
+
+#: Per-galaxy arrays a shard may lack (format 1 shards, datasets without
+#: neighbours): read when present.
+_OPTIONAL_KEYS = ("owner", "neighbour_truth", "neighbour_truth_valid")
 
 
 def base_attrs():
@@ -145,9 +156,22 @@ class ShardWriter:
         Shard attributes (JSON-able values).
     psf_size : int
         Side of the stored PSF images.
+    optional : sequence of str
+        Optional arrays (``owner``, ``neighbour_truth``,
+        ``neighbour_truth_valid``) every record of the shard carries.
     """
 
-    def __init__(self, path, count, image_shape, param_names, *, attrs, psf_size=41):
+    def __init__(
+        self,
+        path,
+        count,
+        image_shape,
+        param_names,
+        *,
+        attrs,
+        psf_size=41,
+        optional=(),
+    ):
         import h5py
 
         self.path = Path(path)
@@ -158,6 +182,8 @@ class ShardWriter:
         n_props = len(PROPERTIES)
         self.file = h5py.File(self.tmp, "w")
         for key, value in attrs.items():
+            if value is None:
+                continue
             self.file.attrs[key] = (
                 json.dumps(value) if isinstance(value, dict) else value
             )
@@ -189,6 +215,15 @@ class ShardWriter:
             chunks=(1, 5, psf_size, psf_size),
         )
         create("index", (count,), "i8")
+        self.optional = [key for key in _OPTIONAL_KEYS if key in optional]
+        planes = {
+            "owner": ((count, ny, nx), "u1"),
+            "neighbour_truth": ((count, n_props, ny, nx), "f4"),
+            "neighbour_truth_valid": ((count, n_props, ny, nx), bool),
+        }
+        for key in self.optional:
+            shape, dtype = planes[key]
+            create(key, shape, dtype, chunks=(1, *shape[1:]), **compress)
         dtype = np.dtype([(name, "f8") for name in self.param_names])
         create("params", (count,), dtype)
         create("extras", (count,), h5py.string_dtype())
@@ -196,7 +231,7 @@ class ShardWriter:
     def write(self, slot, record):
         """Store galaxy ``record`` (a dict, see the module docstring) at ``slot``."""
         f = self.file
-        for key in _ARRAY_KEYS:
+        for key in (*_ARRAY_KEYS, *self.optional):
             f[key][slot] = record[key]
         row = np.zeros((), dtype=f["params"].dtype)
         for name in self.param_names:
@@ -343,6 +378,7 @@ class ShardedDataset:
         try:
             f = self._file(number)
             item = {key: f[key][slot] for key in _ARRAY_KEYS}
+            item.update({key: f[key][slot] for key in _OPTIONAL_KEYS if key in f})
             row = f["params"][slot]
             extras = f["extras"][slot]
         except OSError as exc:
