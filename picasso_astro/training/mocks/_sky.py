@@ -9,7 +9,6 @@ artefacts. Real sources have no truth: their pixels are flagged as
 contaminants (zero loss weight) and owned by "other" sources.
 """
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,12 +19,11 @@ from ... import _psf
 from ..._sources import detect
 from ...exceptions import PicassoInputError
 from ...images import BANDS, PIXEL_SCALE, TYPICAL_FWHM, BandImage
-from ...sdss import read_frame, read_psfield
+from ...sdss import find_frames, read_frame, read_psfield
 from . import _camera as cam
 
 __all__ = ["SkyFrames", "open_sky_frames"]
 
-_FRAME = re.compile(r"frame-([ugriz])-(\d{6}-\d-\d{4})\.fits(\.bz2)?$")
 
 #: Side of the PSF images given to the mocks (that of the model camera).
 PSF_SIZE = 41
@@ -38,24 +36,21 @@ DETECT_GROW = 2
 
 
 def _field_sets(directory):
-    """Fields with all five bands under ``directory``: id -> {band: path}."""
-    fields = {}
-    for path in sorted(Path(directory).rglob("frame-*.fits*")):
-        match = _FRAME.match(path.name)
-        if match:
-            fields.setdefault(match.group(2), {})[match.group(1)] = path
-    return {key: paths for key, paths in fields.items() if set(paths) == set(BANDS)}
+    """Fields with all five bands under ``directory``: name -> `SDSSField`."""
+    fields = find_frames(directory).values()
+    return {fld.name: fld for fld in fields if set(fld.paths) == set(BANDS)}
 
 
 class _Field:
     """One field's five frames, its PSFs and its detected sources."""
 
-    def __init__(self, field_id, paths):
+    def __init__(self, field_id, sdss_field):
         self.id = field_id
-        folder = paths["r"].parent
-        psfields = sorted(folder.glob(f"psField-{field_id}.fit*"))
-        psfield = read_psfield(psfields[0]) if psfields else None
-        self.frames = {band: read_frame(paths[band], psfield=psfield) for band in BANDS}
+        psfield = sdss_field.psfield
+        psfield = read_psfield(psfield) if psfield is not None else None
+        self.frames = {
+            band: read_frame(sdss_field.paths[band], psfield=psfield) for band in BANDS
+        }
         self.psf, self.fwhm = {}, {}
         for band, frame in self.frames.items():
             psf, fwhm = frame.psf, frame.psf_fwhm
@@ -101,8 +96,10 @@ class SkyFrames:
     directory : path-like
         Searched recursively for corrected frames
         ``frame-{band}-{run}-{camcol}-{field}.fits[.bz2]``; fields with all
-        five bands are used. A ``psField`` beside a field's frames gives its
-        PSFs; otherwise they are measured on the frames' stars.
+        five bands are used (`~picasso_astro.sdss.find_frames`). A field's
+        ``psField`` gives its PSFs; otherwise they are measured on the frames'
+        stars (`~picasso_astro._psf.estimate_psf`), or a Gaussian of typical
+        seeing is assumed.
 
     Raises
     ------
