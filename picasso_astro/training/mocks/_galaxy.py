@@ -176,7 +176,12 @@ def draw_galaxy(rng, log_mstar=None, *, traits=None):
     # Science 348, 314): the central suppression radius grows with quenching.
     p["sfr_scale_ratio"] = rng.uniform(1.0, 1.3)
     p["quench_radius"] = rng.uniform(0.6, 1.5) if quenched else rng.uniform(0.0, 0.3)
-    p["birth_cloud_tau_v"] = rng.uniform(0.5, 1.5)
+    # Birth clouds: tau_V = 0.7 on average, a third more than the diffuse
+    # dust, as Charlot & Fall (2000, ApJ 539, 718) fit to starbursts (total
+    # 1.0, mu = 0.3); the emission lines cross them, so that the lines lose
+    # about 1 mag of H-alpha in all, as SDSS Balmer decrements give
+    # (Brinchmann et al. 2004, MNRAS 351, 1151).
+    p["birth_cloud_tau_v"] = rng.uniform(0.4, 1.0)
     return p
 
 
