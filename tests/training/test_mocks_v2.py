@@ -315,3 +315,35 @@ def test_real_sky_on_real_frames():
     assert p["sky_noise_r"] == pytest.approx(0.0234, rel=0.25)
     assert 0.7 < p["seeing_r"] < 2.5
     assert np.isfinite(mock.images["r"].data).all()
+
+
+def test_shift_preset_observes_worse():
+    seeing = {"default": [], "shift": []}
+    noise = {"default": [], "shift": []}
+    for population in seeing:
+        for i in range(8):
+            p = make_mock(
+                galaxy_seed(8, i),
+                size=32,
+                population=population,
+                field="004510-4-0030",
+            ).params
+            seeing[population].append(p["seeing_r"])
+            noise[population].append(p["sky_noise_r"])
+    assert np.median(seeing["shift"]) > 1.1 * np.median(seeing["default"])
+    ratio = np.median(noise["shift"]) / np.median(noise["default"])
+    assert ratio == pytest.approx(1.3, rel=0.1)
+
+
+def test_hi_fractions_follow_catinella_at_every_mass():
+    from picasso_astro.training.mocks import _galaxy as gal
+    from picasso_astro.training.mocks import _relations as rel
+
+    rng = np.random.default_rng(5)
+    for mid in (9.25, 10.25, 11.0):
+        fractions = []
+        for _ in range(1500):
+            p = gal.draw_galaxy(rng, rng.uniform(mid - 0.2, mid + 0.2))
+            fractions.append(p["log_mhi"] - p["log_mstar"])
+        median = np.median(fractions)
+        assert median == pytest.approx(rel.hi_fraction(mid, 0.0)[0], abs=0.06)

@@ -12,7 +12,14 @@ from ...properties import PROPERTIES
 from . import _camera as cam
 from . import _galaxy as gal
 from . import _relations as rel
-from ._kinds import KINDS, POPULATIONS, draw_kind, draw_traits, finish_kind
+from ._kinds import (
+    KINDS,
+    OBSERVING,
+    POPULATIONS,
+    draw_kind,
+    draw_traits,
+    finish_kind,
+)
 from ._lines import line_fluxes
 from ._sps import birth_cloud_screen, diffuse_tau_v, dust_transmission, load_sps_table
 
@@ -28,9 +35,10 @@ OVERSAMPLE = 5
 MAX_OVERSAMPLE = 9
 MAX_BOX_HALF = 10
 #: Surface density (deg^-2) of neighbours rendered with truth, and the
-#: largest box (pixels) each is rendered on.
+#: smallest and largest box (pixels) each is rendered on: eight disc R_e
+#: across, within these bounds.
 NEIGHBOUR_DENSITY = 3000.0
-NEIGHBOUR_BOX = 64
+NEIGHBOUR_BOX = (32, 128)
 #: Codes of the ``owner`` map: which source dominates a pixel's r-band light
 #: (after the PSF) above the sky noise.
 OWNER_CODES = {"sky": 0, "target": 1, "neighbour": 2, "other": 3}
@@ -468,7 +476,7 @@ def _truth_neighbours(rng, shape, sps):
     deg^-2 to r = 21 (Yasuda et al. 2001, AJ 122, 1104); masses are flat in
     log M* over 9-11.5 and redshifts follow the volume (p(z) ~ z^2, 0.02-0.25),
     so that most are background galaxies smaller than the target. Each is
-    rendered on a box of at most `NEIGHBOUR_BOX` pixels.
+    rendered on a box of eight disc R_e (`NEIGHBOUR_BOX` bounds it).
 
     Returns
     -------
@@ -488,7 +496,6 @@ def _truth_neighbours(rng, shape, sps):
     valid = np.zeros(truth.shape, dtype=bool)
     mass_index = list(PROPERTIES).index("stellar_mass")
     listing = []
-    box = min(NEIGHBOUR_BOX, ny, nx)
     for _ in range(count):
         while True:
             x, y = rng.uniform(0, nx), rng.uniform(0, ny)
@@ -498,6 +505,8 @@ def _truth_neighbours(rng, shape, sps):
         p = gal.draw_galaxy(rng, rng.uniform(9.0, 11.5))
         finish_kind("normal", p, rng)
         _, kpc_per_pixel, tables = _galaxy_scales(redshift, sps)
+        reach = 8 * 10 ** p["log_re_disc"] / kpc_per_pixel
+        box = int(np.clip(np.ceil(reach), *NEIGHBOUR_BOX))
         x0, y0 = int(x) - box // 2, int(y) - box // 2
         acc = _Accumulator((box, box))
         _render_galaxy(
@@ -590,7 +599,9 @@ def make_mock(
         Key of `MEASURED_FIELDS` whose observing conditions to use; a random
         one by default. Ignored with ``sky``.
     population : str
-        Population mix (key of `POPULATIONS`): ``"default"`` or ``"shift"``.
+        Preset (key of `POPULATIONS`): ``"default"`` or ``"shift"``, its mix
+        of kinds and, with the model camera, its observing conditions
+        (`~picasso_astro.training.mocks._kinds.OBSERVING`).
     sky : `~picasso_astro.training.mocks.SkyFrames`, optional
         Real SDSS frames to render the mock into (at a blank-sky position of
         one of them) instead of Gaussian sky noise and synthetic stars.
@@ -694,7 +705,9 @@ def make_mock(
     extras["truth_neighbours"] = listing
     params["n_truth_neighbours"] = float(len(listing))
     if sky is None:
-        observed = _gaussian_sky(rng, galaxy, neighbour_light, shape, field, params)
+        observed = _gaussian_sky(
+            rng, galaxy, neighbour_light, shape, field, params, OBSERVING[population]
+        )
     else:
         observed = sky.observe(rng, galaxy, neighbour_light, params)
     images, contaminant, owner, stars, neighbours = observed
@@ -737,10 +750,10 @@ def owner_map(target_r, neighbour_r, other_r, threshold):
     return owner
 
 
-def _gaussian_sky(rng, galaxy, neighbour_light, shape, field, params):
+def _gaussian_sky(rng, galaxy, neighbour_light, shape, field, params, observing):
     """Observe the scene with the model camera: synthetic stars, Gaussian sky."""
     pixel_area_deg2 = (PIXEL_SCALE / 3600) ** 2
-    fwhm = cam.draw_seeing(rng)
+    fwhm = cam.draw_seeing(rng, observing["seeing_median"])
     kernels = cam.kernels_for(fwhm, PIXEL_SCALE)
     neighbours = _neighbours(rng, shape, pixel_area_deg2)
     stars = cam.draw_stars(rng, shape, pixel_area_deg2)
@@ -762,7 +775,7 @@ def _gaussian_sky(rng, galaxy, neighbour_light, shape, field, params):
     images = {}
     counts = {"cosmic_rays": 0, "bad_columns": 0, "saturated": 0}
     for k, band in enumerate(BANDS):
-        sky_sigma = conditions["noise"][k] * jitter[k]
+        sky_sigma = conditions["noise"][k] * jitter[k] * observing["noise_scale"]
         calib = conditions["calib"][k]
         poisson = calib / cam.GAIN[k]
         variance = np.float32(sky_sigma**2) + np.maximum(model[k], 0) * np.float32(

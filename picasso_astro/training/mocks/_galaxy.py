@@ -5,7 +5,13 @@ from scipy.special import gamma
 
 from . import _relations as rel
 
-__all__ = ["draw_galaxy", "galaxy_fields", "tidal_tails", "young_light_pixels"]
+__all__ = [
+    "draw_galaxy",
+    "galaxy_fields",
+    "median_delta_ms",
+    "tidal_tails",
+    "young_light_pixels",
+]
 
 #: Age of the Universe today in log10(yr) (Planck 2018: 13.8 Gyr), the cap on
 #: stellar ages.
@@ -141,9 +147,11 @@ def draw_galaxy(rng, log_mstar=None, *, traits=None):
         p["log_age_bulge"] = float(t["log_age_bulge"])
 
     # Catinella et al. medians include passive galaxies: the offset from the
-    # main sequence is taken relative to the population mean at this mass.
-    mean_delta = -1.3 * float(rel.quenched_fraction(log_mstar))
-    log_fhi, scatter_hi = rel.hi_fraction(log_mstar, delta_ms - mean_delta)
+    # main sequence is taken relative to the population median at this mass,
+    # so that the median HI fraction of the mocks is theirs.
+    log_fhi, scatter_hi = rel.hi_fraction(
+        log_mstar, delta_ms - median_delta_ms(log_mstar)
+    )
     p["log_mhi"] = float(
         log_mstar
         + np.clip(
@@ -183,6 +191,31 @@ def draw_galaxy(rng, log_mstar=None, *, traits=None):
     # (Brinchmann et al. 2004, MNRAS 351, 1151).
     p["birth_cloud_tau_v"] = rng.uniform(0.4, 1.0)
     return p
+
+
+def median_delta_ms(log_mstar):
+    """Median offset from the main sequence of all galaxies of a mass.
+
+    Star-forming galaxies scatter by `MAIN_SEQUENCE_SCATTER` about the main
+    sequence, quenched ones (a share `quenched_fraction`) lie about 1.3 dex
+    below with 0.4 dex scatter, as `draw_galaxy` draws them; the median falls
+    among the star-forming ones while fewer than half are quenched.
+
+    Parameters
+    ----------
+    log_mstar : float
+
+    Returns
+    -------
+    delta : float
+        dex.
+    """
+    from scipy.stats import norm
+
+    f_q = float(rel.quenched_fraction(log_mstar))
+    if f_q < 0.5:
+        return float(rel.MAIN_SEQUENCE_SCATTER * norm.ppf((0.5 - f_q) / (1 - f_q)))
+    return float(-1.3 + 0.4 * norm.ppf(0.5 / f_q))
 
 
 class Geometry:

@@ -46,13 +46,21 @@ holds hundreds of each:
     LSB discs are a large share of galaxies by number (McGaugh et al. 1995,
     AJ 109, 2019) but few are bright enough for the SDSS main sample; rate 7 %.
 
-A second mix, ``shift``, with other rates serves as an out-of-distribution
-test set (`POPULATIONS`).
+A second preset, ``shift``, with other rates (`POPULATIONS`) and other
+observing conditions (`OBSERVING`: worse seeing, a noisier sky) serves as an
+out-of-distribution test set; with real skies, point it at other fields.
 """
 
 import numpy as np
 
-__all__ = ["KINDS", "POPULATIONS", "draw_kind", "draw_traits", "finish_kind"]
+__all__ = [
+    "KINDS",
+    "OBSERVING",
+    "POPULATIONS",
+    "draw_kind",
+    "draw_traits",
+    "finish_kind",
+]
 
 #: Every kind, in the order of the ``kind`` parameter (its index).
 KINDS = (
@@ -88,6 +96,15 @@ POPULATIONS = {
         "edge_on": 0.03,
         "lsb": 0.15,
     },
+}
+
+#: Observing conditions of each preset with the model camera: median r-band
+#: seeing (arcsec) and a factor on the measured sky noise. ``shift`` has the
+#: seeing of the worse quarter of SDSS imaging (about 1.6-1.7", Abazajian et
+#: al. 2009) and a sky 30 % noisier (bright-sky fields).
+OBSERVING = {
+    "default": {"seeing_median": 1.35, "noise_scale": 1.0},
+    "shift": {"seeing_median": 1.65, "noise_scale": 1.3},
 }
 
 #: Stellar-mass range (log10 M_sun) of each kind where it differs from the
