@@ -77,6 +77,21 @@ class _Field:
         self.clearance = ndimage.distance_transform_edt(~self.sources).astype(
             np.float32
         )
+        self._centres = {}
+        # The sky noise of each band, measured once on the source-free pixels.
+        self.sky_noise = {
+            band: cam.measure_sky_noise(frame.data, mask=self.sources)
+            for band, frame in self.frames.items()
+        }
+
+    def centres(self, radius, margin):
+        """Pixels (rows, cols) at least ``radius`` from any source (cached)."""
+        key = (radius, margin)
+        if key not in self._centres:
+            inner = self.clearance[margin:-margin, margin:-margin]
+            rows, cols = np.nonzero(inner > radius)
+            self._centres[key] = (rows + margin, cols + margin)
+        return self._centres[key]
 
     def offsets(self, x, y):
         """Integer pixel offsets of each band from r at r-band pixel (x, y)."""
@@ -151,12 +166,11 @@ class SkyFrames:
         for step in range(len(self.ids)):
             index = (start + step) % len(self.ids)
             field = self.field(index)
-            inner = field.clearance[margin:-margin, margin:-margin]
-            rows, cols = np.nonzero(inner > radius)
+            rows, cols = field.centres(radius, margin)
             for _ in range(20 if rows.size else 0):
                 pick = int(rng.integers(rows.size))
-                x0 = int(cols[pick]) + margin - size // 2
-                y0 = int(rows[pick]) + margin - size // 2
+                x0 = int(cols[pick]) - size // 2
+                y0 = int(rows[pick]) - size // 2
                 offsets = field.offsets(x0 + size / 2, y0 + size / 2)
                 if all(
                     x0 + dx >= 0
@@ -220,7 +234,7 @@ class SkyFrames:
                 counts >= frame.meta["saturation_counts"]
             )
             params[f"seeing_{band}"] = field.fwhm[band]
-            params[f"sky_noise_{band}"] = float(cam.measure_sky_noise(real))
+            params[f"sky_noise_{band}"] = field.sky_noise[band]
             params[f"sky_level_{band}"] = float(np.median(sky))
             params[f"calib_{band}"] = calib
             params[f"poisson_scale_{band}"] = poisson
