@@ -6,6 +6,7 @@ EXAMPLE_ORDER = (
     "plot_fits_io.py",
     "plot_catalogue.py",
     "plot_train_tiny_model.py",
+    "plot_mock_kinds.py",
 )
 
 

@@ -397,15 +397,16 @@ def _paint_neighbours(images, neighbours):
 
 
 def _patchy_screen(rng, shape, sigma_dex, kpc_per_pixel):
-    """Log-normal dust screen of mean one: a Gaussian random field, ~1 kpc cells.
+    """Log-normal dust screen of mean one: a Gaussian random field, kpc cells.
 
     Dust in starbursts and mergers is clumpy on kpc scales (e.g. Piqueras
-    Lopez et al. 2013, MNRAS 429, 2938, A_V maps of local LIRGs).
+    Lopez et al. 2013, MNRAS 429, 2938, A_V maps of local LIRGs): white noise
+    smoothed by a Gaussian of 1 kpc (at least 0.7 pixels).
     """
     from scipy.ndimage import gaussian_filter
 
     field = gaussian_filter(
-        rng.standard_normal(shape), max(0.5 / kpc_per_pixel, 0.7), mode="wrap"
+        rng.standard_normal(shape), max(1.0 / kpc_per_pixel, 0.7), mode="wrap"
     )
     field /= max(float(field.std()), 1e-12)
     ln_sigma = sigma_dex * np.log(10)
