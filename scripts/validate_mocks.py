@@ -321,7 +321,9 @@ def example_figure(path):
     ]
     fig, axes = plt.subplots(len(seeds), 8, figsize=(16, 8.4))
     for row, (seed, over) in enumerate(zip(seeds, overrides, strict=True)):
-        mock = make_mock(galaxy_seed(*seed), size=256, overrides=over)
+        mock = make_mock(
+            galaxy_seed(*seed), size=256, overrides={"kind": "normal", **over}
+        )
         p = mock.params
         axes[row, 0].imshow(rgb(mock), origin="lower")
         axes[row, 0].set_title(
