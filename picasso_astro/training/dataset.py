@@ -319,6 +319,10 @@ class ShardedDataset:
         for key in ("background", "match_psf", "mask_sources"):
             if switches.get(key) is False:
                 command += f" --no-{key.replace('_', '-')}"
+        if manifest.get("population", "default") != "default":
+            command += f" --population {manifest['population']}"
+        if manifest.get("sky_frames"):
+            command += f" --sky-frames {shlex.quote(manifest['sky_frames'])}"
         if rewrites:
             return (
                 f"run `{command}` again (it writes the missing and unreadable "

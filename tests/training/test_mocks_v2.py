@@ -347,3 +347,23 @@ def test_hi_fractions_follow_catinella_at_every_mass():
             fractions.append(p["log_mhi"] - p["log_mstar"])
         median = np.median(fractions)
         assert median == pytest.approx(rel.hi_fraction(mid, 0.0)[0], abs=0.06)
+
+
+def test_remedy_command_repeats_population_and_sky_frames(tmp_path, synthetic_frames):
+    out = tmp_path / "set"
+    write_mock_dataset(
+        out,
+        2,
+        seed=4,
+        size=32,
+        shard_size=1,
+        population="shift",
+        sky_frames=synthetic_frames,
+        progress=False,
+    )
+    (out / "shard-00001.h5").unlink()
+    with pytest.raises(PicassoInputError) as error:
+        ShardedDataset(out)
+    message = str(error.value)
+    assert "--population shift" in message
+    assert f"--sky-frames {synthetic_frames.resolve()}" in message
