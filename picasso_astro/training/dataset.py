@@ -17,34 +17,35 @@ can resume.
 
 Each shard holds ``N`` galaxies of ``H x W`` pixels:
 
-=================  ================  =========  =====================================
-dataset            shape             dtype      content
-=================  ================  =========  =====================================
-``images``         (N, 5, H, W)      float32    sky-subtracted flux per pixel in
-                                                nanomaggies, bands u, g, r, i, z
-``noise_level``    (N, 5)            float32    one-sigma sky noise per pixel, nmgy
-``poisson_scale``  (N, 5)            float32    source variance per nmgy of flux:
-                                                ``var = noise_level^2 +
-                                                max(model, 0) * poisson_scale``
-``mask``           (N, H, W)         bool       True on unusable pixels (any band)
-``contaminant``    (N, H, W)         bool       True where stars or unrelated
-                                                galaxies dominate
-``truth``          (N, P, H, W)      float32    log10 property maps, order and units
-                                                of ``attrs["property_names"]`` /
-                                                ``["property_units"]``
-``truth_valid``    (N, P, H, W)      bool       False on floor/fill values
-``psf``            (N, 5, K, K)      float32    PSF image per band (sums to 1)
-``owner``          (N, H, W)         uint8      optional (format 2): which source
-                                                dominates a pixel: 0 sky,
-                                                1 target, 2 neighbour with truth,
-                                                3 source without truth
-``neighbour_truth``  (N, P, H, W)    float32    optional (format 2): truth of
-                                                neighbours, apart from ``truth``
-``neighbour_truth_valid`` (N, P, H, W) bool     optional (format 2)
-``index``          (N,)              int64      galaxy index within the dataset
-``params``         (N,)              compound   every scalar generator parameter
-``extras``         (N,)              str        JSON: lists (stars, clumps, ...)
-=================  ================  =========  =====================================
+=========================  ==============  ========  ===================================
+dataset                    shape           dtype     content
+=========================  ==============  ========  ===================================
+``images``                 (N, 5, H, W)    float32   sky-subtracted flux per pixel in
+                                                     nanomaggies, bands u, g, r, i, z
+``noise_level``            (N, 5)          float32   one-sigma sky noise per pixel, nmgy
+``poisson_scale``          (N, 5)          float32   source variance per nmgy of flux:
+                                                     ``var = noise_level^2 + max(model,
+                                                     0) * poisson_scale``
+``mask``                   (N, H, W)       bool      True on unusable pixels (any band)
+``contaminant``            (N, H, W)       bool      True where stars or unrelated
+                                                     galaxies dominate
+``truth``                  (N, P, H, W)    float32   log10 property maps, order and
+                                                     units of
+                                                     ``attrs["property_names"]`` /
+                                                     ``["property_units"]``
+``truth_valid``            (N, P, H, W)    bool      False on floor/fill values
+``psf``                    (N, 5, K, K)    float32   PSF image per band (sums to 1)
+``owner``                  (N, H, W)       uint8     optional (format 2): which source
+                                                     dominates a pixel: 0 sky, 1 target,
+                                                     2 neighbour with truth, 3 source
+                                                     without truth
+``neighbour_truth``        (N, P, H, W)    float32   optional (format 2): truth of
+                                                     neighbours, apart from ``truth``
+``neighbour_truth_valid``  (N, P, H, W)    bool      optional (format 2)
+``index``                  (N,)            int64     galaxy index within the dataset
+``params``                 (N,)            compound  every scalar generator parameter
+``extras``                 (N,)            str       JSON: lists (stars, clumps, ...)
+=========================  ==============  ========  ===================================
 
 Attributes (shard and manifest): ``kind``, ``format_version``, ``pixel_scale``
 (arcsec), ``bands``, ``property_names``, ``property_units``, ``seed``,
