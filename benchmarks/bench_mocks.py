@@ -73,7 +73,8 @@ def main():
             elapsed = time.perf_counter() - start
         print(
             f"write_mock_dataset {args.size}x{args.size}: "
-            f"{args.n / elapsed:.1f} galaxies/s (field reading included)"
+            f"{args.n / elapsed:.1f} galaxies/s (preparation and HDF5 writing "
+            "included; sky frames already read in this process)"
         )
 
 
