@@ -24,6 +24,7 @@ from picasso_astro.training.mocks import (
 )
 from picasso_astro.training.mocks import _core as core
 from picasso_astro.training.mocks._kinds import draw_kind
+from picasso_astro.training.mocks._observe import owner_map
 
 NAMES = list(PROPERTIES)
 MASS = NAMES.index("stellar_mass")
@@ -175,7 +176,7 @@ def test_owner_map_codes():
     target = np.array([[5.0, 0.0, 0.0, 0.1]])
     neighbour = np.array([[1.0, 3.0, 0.0, 0.0]])
     other = np.array([[0.0, 0.0, 2.0, 0.0]])
-    owner = core.owner_map(target, neighbour, other, 0.5)
+    owner = owner_map(target, neighbour, other, 0.5)
     assert owner.tolist() == [[1, 2, 3, 0]]
 
 

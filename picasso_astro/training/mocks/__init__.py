@@ -30,7 +30,6 @@ from ._build import mock_record, write_mock_dataset
 from ._camera import MEASURED_FIELDS, measure_sky_noise
 from ._core import (
     GENERATOR_VERSION,
-    OWNER_CODES,
     REDSHIFT_RANGE,
     Mock,
     galaxy_seed,
@@ -38,6 +37,7 @@ from ._core import (
     mock_sky_noise,
 )
 from ._kinds import KINDS, POPULATIONS
+from ._observe import OWNER_CODES
 from ._sky import SkyFrames, open_sky_frames
 
 __all__ = [

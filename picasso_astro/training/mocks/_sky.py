@@ -21,6 +21,7 @@ from ...exceptions import PicassoInputError
 from ...images import BANDS, PIXEL_SCALE, TYPICAL_FWHM, BandImage
 from ...sdss import find_frames, read_frame, read_psfield
 from . import _camera as cam
+from ._observe import owner_map
 
 __all__ = ["SkyFrames", "open_sky_frames"]
 
@@ -204,8 +205,6 @@ class SkyFrames:
             As the Gaussian-sky camera returns them (no synthetic stars or
             light-only neighbours: the real patch holds real ones).
         """
-        from ._core import owner_map
-
         size = galaxy.shape[-1]
         field, index, (x0, y0), offsets = self.blank_position(rng, size)
         kernels = np.stack([field.psf[band] for band in BANDS])
