@@ -7,6 +7,7 @@ EXAMPLE_ORDER = (
     "plot_catalogue.py",
     "plot_ifu_manga.py",
     "plot_train_tiny_model.py",
+    "plot_mock_kinds.py",
 )
 
 

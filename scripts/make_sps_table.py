@@ -54,7 +54,7 @@ from astropy.io import fits
 
 L_SUN_ERG_S = 3.828e33
 TEN_PC_CM = 10 * u.pc.to(u.cm)
-REDSHIFTS = np.round(np.arange(0.0, 0.2001, 0.01), 3)
+REDSHIFTS = np.round(np.arange(0.0, 0.2501, 0.01), 3)
 LOG_AGES = np.round(np.arange(7.5, 10.1501, 0.05), 3)
 AGE_SPREAD_DEX = 0.15
 YOUNG_DURATION_YR = 1.0e8

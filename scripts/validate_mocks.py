@@ -13,7 +13,14 @@ the seven truth maps) and ``docs/_static/mock_relations.png``:
 3. g - r colour against stellar mass for star-forming and passive mocks (the
    bimodality);
 4. per-pixel truth integrated over the image against each galaxy's totals;
-5. mock sky noise per band against the noise of the real SDSS frames.
+5. mock sky noise per band against the noise of the real SDSS frames;
+6. checks with a stated tolerance, each PASS or FAIL: emission-line share of
+   the r band, HI fractions, and the extremes the rare kinds must reach (the
+   bright end of the SFR function, the size-mass relation of early types, the
+   distribution of central stellar-mass surface density).
+
+Relations 1-3 are measured on ordinary galaxies (``kind`` 0): the rare kinds
+depart from them on purpose. The script exits non-zero if a check fails.
 """
 
 import argparse
@@ -28,6 +35,7 @@ import matplotlib.pyplot as plt
 from picasso_astro.images import BANDS
 from picasso_astro.properties import PROPERTIES
 from picasso_astro.training.mocks import (
+    KINDS,
     MEASURED_FIELDS,
     galaxy_seed,
     make_mock,
@@ -43,7 +51,12 @@ NAMES = list(PROPERTIES)
 def population(n):
     """Render ``n`` small mocks and collect their parameters and colours."""
     mocks = [make_mock(galaxy_seed(100, i), size=96) for i in range(n)]
+    centre = NAMES.index("stellar_mass")
     keys = (
+        "kind",
+        "bulge_fraction",
+        "log_re_bulge",
+        "kpc_per_pixel",
         "line_fraction_r",
         "line_fraction_i",
         "redshift",
@@ -56,14 +69,29 @@ def population(n):
         "log_d_hi",
     )
     table = {k: np.array([m.params[k] for m in mocks]) for k in keys}
+    # Central Sigma*: the highest pixel within 2 pixels of the centre.
+    table["sigma_centre"] = np.array(
+        [
+            m.truth[centre][
+                round(m.params["y_centre"]) - 2 : round(m.params["y_centre"]) + 3,
+                round(m.params["x_centre"]) - 2 : round(m.params["x_centre"]) + 3,
+            ].max()
+            for m in mocks
+        ]
+    )
     table["g_r"] = np.array(
         [-2.5 * np.log10(m.params["flux_g"] / m.params["flux_r"]) for m in mocks]
     )
     return table
 
 
+def _normal(t):
+    return {key: value[t["kind"] == 0] for key, value in t.items()}
+
+
 def report_relations(t):
     """Print the population relations next to the input relations."""
+    t = _normal(t)
     sf = t["quenched"] == 0
     slope, intercept = np.polyfit(t["log_mstar"][sf], t["log_sfr"][sf], 1)
     resid = t["log_sfr"][sf] - (slope * t["log_mstar"][sf] + intercept)
@@ -114,6 +142,101 @@ def report_relations(t):
     )
 
 
+CHECKS = []
+
+
+def check(name, value, low, high, unit=""):
+    """Print one check with its tolerance and record whether it passed."""
+    ok = bool(low <= value <= high)
+    CHECKS.append(ok)
+    print(
+        f"  [{'PASS' if ok else 'FAIL'}] {name}: {value:.3g}{unit} "
+        f"(tolerance {low:.3g} to {high:.3g}{unit})"
+    )
+
+
+def report_checks(t):
+    """Print checks with tolerances: calibrations and the extremes of the kinds."""
+    print("Checks (value, tolerance):")
+    normal = _normal(t)
+    sf = (normal["quenched"] == 0) & (normal["redshift"] < 0.02)
+    check(
+        "emission lines, median share of r-band flux, star-forming, z < 0.02 "
+        "(H-alpha near the r filter's peak)",
+        100 * np.median(normal["line_fraction_r"][sf]),
+        1.5,
+        3.0,
+        " %",
+    )
+    for mid in (9.25, 10.25, 11.25):
+        sel = np.abs(normal["log_mstar"] - mid) < 0.25
+        offset = np.median(normal["log_mhi"][sel] - normal["log_mstar"][sel])
+        offset -= rel.hi_fraction(mid, 0.0)[0]
+        check(
+            f"HI fraction at log M* = {mid} minus Catinella et al. (2018)",
+            offset,
+            -0.15,
+            0.15,
+            " dex",
+        )
+    kinds = list(KINDS)
+    burst = t["kind"] == kinds.index("starburst")
+    check(
+        "bright end of the SFR function: highest SFR of the starbursts",
+        np.max(t["log_sfr"][burst]),
+        2.0,
+        3.0,
+        " dex M_sun/yr",
+    )
+    check(
+        "share of mocks above 10 M_sun/yr (LIRG-like SFR)",
+        100 * np.mean(t["log_sfr"] > 1.0),
+        2.0,
+        15.0,
+        " %",
+    )
+    early = (normal["quenched"] == 1) & (normal["bulge_fraction"] > 0.5)
+    log_mb = normal["log_mstar"] + np.log10(normal["bulge_fraction"])
+    offset = normal["log_re_bulge"] - rel.spheroid_effective_radius(log_mb)[0]
+    check(
+        "size-mass of ordinary early types (B/T > 0.5): median offset from "
+        "Shen et al. (2003)",
+        np.median(offset[early]),
+        -0.15,
+        0.1,
+        " dex",
+    )
+    compact = t["kind"] == kinds.index("compact")
+    log_mb = t["log_mstar"] + np.log10(t["bulge_fraction"])
+    offset = t["log_re_bulge"] - rel.spheroid_effective_radius(log_mb)[0]
+    check(
+        "size-mass of compact early types: median offset from Shen et al. (2003)",
+        np.median(offset[compact]),
+        -0.45,
+        -0.1,
+        " dex",
+    )
+    sigma = t["sigma_centre"]
+    print(
+        "  central Sigma* (log M_sun/kpc^2) percentiles 5/50/95/99: "
+        + " / ".join(f"{v:.2f}" for v in np.percentile(sigma, [5, 50, 95, 99]))
+    )
+    check(
+        "central Sigma*: share of mocks above 10^10 M_sun/kpc^2",
+        100 * np.mean(sigma > 10.0),
+        5.0,
+        40.0,
+        " %",
+    )
+    check(
+        "central Sigma*: 99th percentile",
+        np.percentile(sigma, 99),
+        10.5,
+        12.0,
+        " dex",
+    )
+
+
 def report_integration(n):
     """Print how well per-pixel truth sums to the galaxy totals."""
     print(
@@ -122,7 +245,9 @@ def report_integration(n):
     worst = {"stellar_mass": 0.0, "sfr": 0.0, "hi": 0.0}
     for i in range(n):
         mock = make_mock(
-            galaxy_seed(200, i), size=256, overrides={"redshift": 0.08, "companion": 0}
+            galaxy_seed(200, i),
+            size=256,
+            overrides={"redshift": 0.08, "companion": 0, "kind": "normal"},
         )
         area = mock.params["kpc_per_pixel"] ** 2
         for name, key in (
@@ -196,7 +321,9 @@ def example_figure(path):
     ]
     fig, axes = plt.subplots(len(seeds), 8, figsize=(16, 8.4))
     for row, (seed, over) in enumerate(zip(seeds, overrides, strict=True)):
-        mock = make_mock(galaxy_seed(*seed), size=256, overrides=over)
+        mock = make_mock(
+            galaxy_seed(*seed), size=256, overrides={"kind": "normal", **over}
+        )
         p = mock.params
         axes[row, 0].imshow(rgb(mock), origin="lower")
         axes[row, 0].set_title(
@@ -268,11 +395,14 @@ def main():
     report_relations(table)
     report_integration(20)
     report_noise(args.shared_data)
+    report_checks(table)
     if not args.no_figures:
         out = ROOT / "docs" / "_static"
         out.mkdir(parents=True, exist_ok=True)
         example_figure(out / "mock_examples.png")
         relations_figure(table, out / "mock_relations.png")
+    if not all(CHECKS):
+        raise SystemExit(f"{CHECKS.count(False)} check(s) failed")
 
 
 if __name__ == "__main__":

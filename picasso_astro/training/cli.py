@@ -53,6 +53,21 @@ def main():
     show_default=True,
     help="Mask stars and neighbours in the images.",
 )
+@click.option(
+    "--population",
+    type=click.Choice(["default", "shift"]),
+    default="default",
+    show_default=True,
+    help="Population mix: 'shift' (other rates of the rare kinds) makes a test "
+    "set off the training distribution.",
+)
+@click.option(
+    "--sky-frames",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Directory of real SDSS frames (frame-[ugriz]-*.fits[.bz2]) to render "
+    "the mocks into, instead of Gaussian sky; read in place.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def mocks(
     n,
@@ -64,6 +79,8 @@ def mocks(
     background,
     match_psf,
     mask_sources,
+    population,
+    sky_frames,
     quiet,
 ):
     """Generate mock SDSS galaxies with truth maps into sharded HDF5 files.
@@ -86,6 +103,8 @@ def mocks(
                 "match_psf": match_psf,
                 "mask_sources": mask_sources,
             },
+            population=population,
+            sky_frames=sky_frames,
             progress=not quiet,
         )
     except PicassoInputError as error:

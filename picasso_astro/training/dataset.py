@@ -17,27 +17,35 @@ can resume.
 
 Each shard holds ``N`` galaxies of ``H x W`` pixels:
 
-=================  ================  =========  =====================================
-dataset            shape             dtype      content
-=================  ================  =========  =====================================
-``images``         (N, 5, H, W)      float32    sky-subtracted flux per pixel in
-                                                nanomaggies, bands u, g, r, i, z
-``noise_level``    (N, 5)            float32    one-sigma sky noise per pixel, nmgy
-``poisson_scale``  (N, 5)            float32    source variance per nmgy of flux:
-                                                ``var = noise_level^2 +
-                                                max(model, 0) * poisson_scale``
-``mask``           (N, H, W)         bool       True on unusable pixels (any band)
-``contaminant``    (N, H, W)         bool       True where stars or unrelated
-                                                galaxies dominate
-``truth``          (N, P, H, W)      float32    log10 property maps, order and units
-                                                of ``attrs["property_names"]`` /
-                                                ``["property_units"]``
-``truth_valid``    (N, P, H, W)      bool       False on floor/fill values
-``psf``            (N, 5, K, K)      float32    PSF image per band (sums to 1)
-``index``          (N,)              int64      galaxy index within the dataset
-``params``         (N,)              compound   every scalar generator parameter
-``extras``         (N,)              str        JSON: lists (stars, clumps, ...)
-=================  ================  =========  =====================================
+=========================  ==============  ========  ===================================
+dataset                    shape           dtype     content
+=========================  ==============  ========  ===================================
+``images``                 (N, 5, H, W)    float32   sky-subtracted flux per pixel in
+                                                     nanomaggies, bands u, g, r, i, z
+``noise_level``            (N, 5)          float32   one-sigma sky noise per pixel, nmgy
+``poisson_scale``          (N, 5)          float32   source variance per nmgy of flux:
+                                                     ``var = noise_level^2 + max(model,
+                                                     0) * poisson_scale``
+``mask``                   (N, H, W)       bool      True on unusable pixels (any band)
+``contaminant``            (N, H, W)       bool      True where stars or unrelated
+                                                     galaxies dominate
+``truth``                  (N, P, H, W)    float32   log10 property maps, order and
+                                                     units of
+                                                     ``attrs["property_names"]`` /
+                                                     ``["property_units"]``
+``truth_valid``            (N, P, H, W)    bool      False on floor/fill values
+``psf``                    (N, 5, K, K)    float32   PSF image per band (sums to 1)
+``owner``                  (N, H, W)       uint8     optional (format 2): which source
+                                                     dominates a pixel: 0 sky, 1 target,
+                                                     2 neighbour with truth, 3 source
+                                                     without truth
+``neighbour_truth``        (N, P, H, W)    float32   optional (format 2): truth of
+                                                     neighbours, apart from ``truth``
+``neighbour_truth_valid``  (N, P, H, W)    bool      optional (format 2)
+``index``                  (N,)            int64     galaxy index within the dataset
+``params``                 (N,)            compound  every scalar generator parameter
+``extras``                 (N,)            str       JSON: lists (stars, clumps, ...)
+=========================  ==============  ========  ===================================
 
 Attributes (shard and manifest): ``kind``, ``format_version``, ``pixel_scale``
 (arcsec), ``bands``, ``property_names``, ``property_units``, ``seed``,
@@ -72,7 +80,7 @@ __all__ = [
     "write_manifest",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "dataset.json"
 
 
@@ -88,6 +96,10 @@ _ARRAY_KEYS = (
     "psf",
     "index",
 )
+
+#: Per-galaxy arrays a shard may lack (format 1 shards, datasets without
+#: neighbours): read when present.
+_OPTIONAL_KEYS = ("owner", "neighbour_truth", "neighbour_truth_valid")
 
 
 def base_attrs():
@@ -145,9 +157,22 @@ class ShardWriter:
         Shard attributes (JSON-able values).
     psf_size : int
         Side of the stored PSF images.
+    optional : sequence of str
+        Optional arrays (``owner``, ``neighbour_truth``,
+        ``neighbour_truth_valid``) every record of the shard carries.
     """
 
-    def __init__(self, path, count, image_shape, param_names, *, attrs, psf_size=41):
+    def __init__(
+        self,
+        path,
+        count,
+        image_shape,
+        param_names,
+        *,
+        attrs,
+        psf_size=41,
+        optional=(),
+    ):
         import h5py
 
         self.path = Path(path)
@@ -158,6 +183,8 @@ class ShardWriter:
         n_props = len(PROPERTIES)
         self.file = h5py.File(self.tmp, "w")
         for key, value in attrs.items():
+            if value is None:
+                continue
             self.file.attrs[key] = (
                 json.dumps(value) if isinstance(value, dict) else value
             )
@@ -189,6 +216,15 @@ class ShardWriter:
             chunks=(1, 5, psf_size, psf_size),
         )
         create("index", (count,), "i8")
+        self.optional = [key for key in _OPTIONAL_KEYS if key in optional]
+        planes = {
+            "owner": ((count, ny, nx), "u1"),
+            "neighbour_truth": ((count, n_props, ny, nx), "f4"),
+            "neighbour_truth_valid": ((count, n_props, ny, nx), bool),
+        }
+        for key in self.optional:
+            shape, dtype = planes[key]
+            create(key, shape, dtype, chunks=(1, *shape[1:]), **compress)
         dtype = np.dtype([(name, "f8") for name in self.param_names])
         create("params", (count,), dtype)
         create("extras", (count,), h5py.string_dtype())
@@ -196,7 +232,7 @@ class ShardWriter:
     def write(self, slot, record):
         """Store galaxy ``record`` (a dict, see the module docstring) at ``slot``."""
         f = self.file
-        for key in _ARRAY_KEYS:
+        for key in (*_ARRAY_KEYS, *self.optional):
             f[key][slot] = record[key]
         row = np.zeros((), dtype=f["params"].dtype)
         for name in self.param_names:
@@ -284,6 +320,10 @@ class ShardedDataset:
         for key in ("background", "match_psf", "mask_sources"):
             if switches.get(key) is False:
                 command += f" --no-{key.replace('_', '-')}"
+        if manifest.get("population", "default") != "default":
+            command += f" --population {manifest['population']}"
+        if manifest.get("sky_frames"):
+            command += f" --sky-frames {shlex.quote(manifest['sky_frames'])}"
         if rewrites:
             return (
                 f"run `{command}` again (it writes the missing and unreadable "
@@ -343,6 +383,7 @@ class ShardedDataset:
         try:
             f = self._file(number)
             item = {key: f[key][slot] for key in _ARRAY_KEYS}
+            item.update({key: f[key][slot] for key in _OPTIONAL_KEYS if key in f})
             row = f["params"][slot]
             extras = f["extras"][slot]
         except OSError as exc:

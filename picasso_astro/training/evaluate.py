@@ -21,6 +21,7 @@ from ..exceptions import PicassoInputError
 from ..preprocess import to_model_input
 from ..properties import PROPERTIES
 from ._data import dataset_property_names, normalize_item
+from .mocks._kinds import KINDS
 
 __all__ = [
     "RADIUS_BINS",
@@ -173,8 +174,18 @@ def _valid(item, plane, name):
 #: model 0.1 was trained on, beyond which it collapsed.
 BRIGHT_CENTRE_NMGY = 6.1
 
-#: Galaxy subsets reported separately, from the mock parameters where known.
-SUBSETS = ("all", "bright_centre", "starburst", "early_type", "nearby")
+#: Galaxy subsets reported separately, from the mock parameters where known:
+#: the first five for any mock, then one per rare kind of mocks 2.0
+#: (``kind_<name>``, from the ``is_<name>`` flags) and those on real skies.
+SUBSETS = (
+    "all",
+    "bright_centre",
+    "starburst",
+    "early_type",
+    "nearby",
+    *(f"kind_{name}" for name in KINDS[1:]),
+    "real_sky",
+)
 
 
 def galaxy_subsets(item):
@@ -183,8 +194,10 @@ def galaxy_subsets(item):
     ``bright_centre``: the brightest r-band pixel of the central 4 x 4 exceeds
     `BRIGHT_CENTRE_NMGY`; from mock parameters, ``starburst``: at least
     0.5 dex above the star-forming main sequence; ``early_type``: quenched
-    with a Sersic index of 4 or more; ``nearby``: redshift below 0.02.
-    Subsets that need parameters an item lacks are False.
+    with a Sersic index of 4 or more; ``nearby``: redshift below 0.02;
+    ``kind_<name>``: the mock's kind (`~picasso_astro.training.mocks.KINDS`);
+    ``real_sky``: rendered into a real SDSS frame. Subsets that need
+    parameters an item lacks are False.
     """
     image = item["images"][2]
     ny, nx = image.shape
@@ -201,6 +214,8 @@ def galaxy_subsets(item):
         "starburst": param("delta_ms") >= 0.5,
         "early_type": param("quenched") == 1 and param("sersic_n") >= 4,
         "nearby": param("redshift") < 0.02,
+        **{f"kind_{name}": param(f"is_{name}") == 1 for name in KINDS[1:]},
+        "real_sky": param("real_sky") == 1,
     }
 
 

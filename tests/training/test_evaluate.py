@@ -231,19 +231,23 @@ def test_calibrated_uncertainty_covers_68_percent_and_is_saved(trained, tmp_path
 
 
 def test_galaxy_subsets_from_brightness_and_mock_parameters():
-    from picasso_astro.training.evaluate import BRIGHT_CENTRE_NMGY, galaxy_subsets
+    from picasso_astro.training.evaluate import (
+        BRIGHT_CENTRE_NMGY,
+        SUBSETS,
+        galaxy_subsets,
+    )
 
     images = np.zeros((5, 32, 32), np.float32)
     item = {"images": images, "params": {"delta_ms": 0.7, "redshift": 0.05}}
-    assert galaxy_subsets(item) == {
-        "all": True,
-        "bright_centre": False,
-        "starburst": True,
-        "early_type": False,
-        "nearby": False,
-    }
+    subsets = galaxy_subsets(item)
+    assert {k: v for k, v in subsets.items() if v} == {"all": True, "starburst": True}
+    assert set(subsets) == set(SUBSETS)
     images[2, 16, 16] = 2 * BRIGHT_CENTRE_NMGY
     item["params"] = {"quenched": 1.0, "sersic_n": 5.5, "redshift": 0.01}
     subsets = galaxy_subsets(item)
     assert subsets["bright_centre"] and subsets["early_type"] and subsets["nearby"]
     assert not subsets["starburst"]
+    # Mocks 2.0 record their kind and sky.
+    item["params"] = {"is_merger": 1.0, "is_agn": 0.0, "real_sky": 1.0}
+    subsets = galaxy_subsets(item)
+    assert subsets["kind_merger"] and subsets["real_sky"] and not subsets["kind_agn"]

@@ -68,13 +68,14 @@ def test_deterministic_for_a_seed():
 @pytest.mark.parametrize("quenched", [0.0, 1.0])
 def test_truth_integrates_to_galaxy_totals(quenched):
     overrides = {
+        "kind": "normal",
         "log_mstar": 10.3,
         "redshift": 0.08,
         "companion": 0,
         "quenched": quenched,
         "log_sfr": 0.2 if not quenched else -0.8,
     }
-    mock = make_mock(galaxy_seed(11, int(quenched)), size=160, overrides=overrides)
+    mock = make_mock(galaxy_seed(11, int(quenched)), size=256, overrides=overrides)
     p = mock.params
     area = p["kpc_per_pixel"] ** 2
 
@@ -92,6 +93,7 @@ def test_truth_integrates_to_galaxy_totals(quenched):
 
 def test_truth_is_pixel_integrated_not_sampled():
     overrides = {
+        "kind": "normal",
         "log_mstar": 10.8,
         "redshift": 0.12,
         "companion": 0,

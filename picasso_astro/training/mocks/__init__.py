@@ -36,23 +36,31 @@ from ._core import (
     make_mock,
     mock_sky_noise,
 )
+from ._kinds import KINDS, POPULATIONS
+from ._observe import OWNER_CODES
+from ._sky import SkyFrames, open_sky_frames
 
 __all__ = [
     "GENERATOR_VERSION",
+    "KINDS",
     "MEASURED_FIELDS",
+    "OWNER_CODES",
+    "POPULATIONS",
     "REDSHIFT_RANGE",
     "Mock",
+    "SkyFrames",
     "galaxy_seed",
     "iter_mocks",
     "make_mock",
     "measure_sky_noise",
     "mock_record",
     "mock_sky_noise",
+    "open_sky_frames",
     "write_mock_dataset",
 ]
 
 
-def iter_mocks(n, *, seed, size=256, start=0):
+def iter_mocks(n, *, seed, size=256, start=0, population="default", sky=None):
     """Yield mocks ``start, ..., start + n - 1`` of the dataset made with ``seed``.
 
     Parameters
@@ -65,10 +73,16 @@ def iter_mocks(n, *, seed, size=256, start=0):
         Image side in pixels.
     start : int
         Index of the first mock.
+    population : str
+        Population mix (`POPULATIONS`).
+    sky : `SkyFrames`, optional
+        Real frames to render into instead of Gaussian sky.
 
     Yields
     ------
     mock : `Mock`
     """
     for index in range(start, start + n):
-        yield make_mock(galaxy_seed(seed, index), size=size)
+        yield make_mock(
+            galaxy_seed(seed, index), size=size, population=population, sky=sky
+        )

@@ -10,8 +10,13 @@ from ...images import BANDS
 from ...preprocess import PreparationOptions, prepare_target
 from ..dataset import ShardWriter, base_attrs, read_manifest, shard_path, write_manifest
 from ._core import GENERATOR_VERSION, galaxy_seed, make_mock
+from ._kinds import POPULATIONS
+from ._sky import open_sky_frames
 
 __all__ = ["mock_record", "write_mock_dataset"]
+
+#: Arrays of a `Mock` stored when it has them (shard format 2).
+OPTIONAL_RECORD_KEYS = ("owner", "neighbour_truth", "neighbour_truth_valid")
 
 
 def mock_record(mock, index, options=None):
@@ -35,18 +40,38 @@ def mock_record(mock, index, options=None):
         "index": index,
         "params": mock.params,
         "extras": mock.extras,
+        **{
+            key: getattr(mock, key)
+            for key in OPTIONAL_RECORD_KEYS
+            if getattr(mock, key) is not None
+        },
     }
 
 
 def _write_shard(
-    directory, number, first, count, *, seed, size, attrs, options, on_galaxy=None
+    directory,
+    number,
+    first,
+    count,
+    *,
+    seed,
+    size,
+    attrs,
+    options,
+    population="default",
+    sky_frames=None,
+    on_galaxy=None,
 ):
     path = shard_path(directory, number)
+    sky = None if sky_frames is None else open_sky_frames(sky_frames)
     writer = None
     try:
         for slot in range(count):
             index = first + slot
-            mock = make_mock(galaxy_seed(seed, index), size=size)
+            mock = make_mock(
+                galaxy_seed(seed, index), size=size, population=population, sky=sky
+            )
+            record = mock_record(mock, index, options)
             if writer is None:
                 shard_attrs = dict(attrs, first_index=first, count=count)
                 psf_size = mock.images["r"].psf.shape[0]
@@ -57,8 +82,9 @@ def _write_shard(
                     list(mock.params),
                     attrs=shard_attrs,
                     psf_size=psf_size,
+                    optional=[k for k in OPTIONAL_RECORD_KEYS if k in record],
                 )
-            writer.write(slot, mock_record(mock, index, options))
+            writer.write(slot, record)
             if on_galaxy is not None:
                 on_galaxy()
     except BaseException:
@@ -90,6 +116,8 @@ def write_mock_dataset(
     shard_size=256,
     workers=1,
     preprocessing=None,
+    population="default",
+    sky_frames=None,
     progress=True,
 ):
     """Generate ``n`` mocks into sharded HDF5 files; resumes an interrupted run.
@@ -118,6 +146,14 @@ def write_mock_dataset(
         omitted. Recorded in ``dataset.json``; the trainer copies it into the
         model's ``config.json``, so that `~picasso_astro.predict` prepares
         real galaxies the same way.
+    population : str
+        Population mix: ``"default"`` for training, ``"shift"`` (other
+        rates of the rare kinds) for a test set off the training
+        distribution (`~picasso_astro.training.mocks.POPULATIONS`).
+    sky_frames : path-like, optional
+        Directory of real SDSS corrected frames (all five bands of a field,
+        searched recursively): mocks are rendered into blank-sky positions
+        of them instead of Gaussian sky. Read in place, never copied.
     progress : bool
         Show a progress bar (tqdm).
 
@@ -135,6 +171,11 @@ def write_mock_dataset(
     from tqdm.auto import tqdm
 
     options = PreparationOptions.from_dict(preprocessing)
+    if population not in POPULATIONS:
+        msg = f"unknown population {population!r}; use one of {', '.join(POPULATIONS)}"
+        raise PicassoInputError(msg)
+    if sky_frames is not None:
+        sky_frames = str(open_sky_frames(sky_frames).directory)
 
     for name, value, low in (
         ("n", n, 1),
@@ -151,6 +192,8 @@ def write_mock_dataset(
         "shard_size": int(shard_size),
         "generator_version": GENERATOR_VERSION,
         "preprocessing": options.recorded(),
+        "population": population,
+        "sky_frames": sky_frames,
         **base_attrs(),
     }
     existing = read_manifest(directory)
@@ -174,7 +217,14 @@ def write_mock_dataset(
     bar = tqdm(total=n, initial=done, unit="gal", disable=not progress, desc="mocks")
     written = 0
     write = functools.partial(
-        _write_shard, directory, seed=seed, size=size, attrs=attrs, options=options
+        _write_shard,
+        directory,
+        seed=seed,
+        size=size,
+        attrs=attrs,
+        options=options,
+        population=population,
+        sky_frames=sky_frames,
     )
     try:
         if workers == 1:

@@ -81,15 +81,16 @@ def measure_sky_noise(data, *, mask=None):
     return float(std / np.sqrt(2) / 0.9866)
 
 
-def draw_seeing(rng):
+def draw_seeing(rng, median=1.35):
     """Per-band PSF FWHM in arcsec.
 
-    r-band seeing is log-normal with median 1.35" and 0.1 dex scatter, clipped
+    r-band seeing is log-normal with median ``median`` (1.35" by default) and
+    0.1 dex scatter, clipped
     to 0.8-2.3" (the SDSS imaging median is about 1.3-1.4", Abazajian et al.
     2009); other bands scale as lambda^-0.2 with 3 % jitter, and u is a further
     5 % worse (u is the worst band in SDSS frames).
     """
-    fwhm_r = float(np.clip(1.35 * 10 ** rng.normal(0, 0.1), 0.8, 2.3))
+    fwhm_r = float(np.clip(median * 10 ** rng.normal(0, 0.1), 0.8, 2.3))
     ratio = (_LAMBDA / _LAMBDA[2]) ** -0.2 * rng.normal(1.0, 0.03, 5)
     ratio[2] = 1.0
     ratio[0] *= 1.05

@@ -4,19 +4,29 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
 from ...exceptions import PicassoInputError
-from ...images import BANDS, PIXEL_SCALE, BandImage
+from ...images import BANDS, PIXEL_SCALE
 from ...properties import PROPERTIES
 from . import _camera as cam
 from . import _galaxy as gal
 from . import _relations as rel
+from ._kinds import (
+    KINDS,
+    OBSERVING,
+    POPULATIONS,
+    draw_kind,
+    draw_traits,
+    finish_kind,
+)
 from ._lines import line_fluxes
+from ._observe import gaussian_sky
 from ._sps import birth_cloud_screen, diffuse_tau_v, dust_transmission, load_sps_table
 
-GENERATOR_VERSION = "1.1"
-REDSHIFT_RANGE = (0.01, 0.15)
+GENERATOR_VERSION = "2.0"
+REDSHIFT_RANGE = (0.01, 0.25)
 #: Fraction of galaxies drawn nearby (log-uniform redshift from 0.005), where
 #: bright, resolved centres reach 10 nanomaggies per pixel and more.
 NEARBY_FRACTION = 0.25
@@ -26,6 +36,11 @@ NEARBY_MIN_REDSHIFT = 0.005
 OVERSAMPLE = 5
 MAX_OVERSAMPLE = 9
 MAX_BOX_HALF = 10
+#: Surface density (deg^-2) of neighbours rendered with truth, and the
+#: smallest and largest box (pixels) each is rendered on: eight disc R_e
+#: across, within these bounds.
+NEIGHBOUR_DENSITY = 3000.0
+NEIGHBOUR_BOX = (32, 128)
 
 
 @dataclass
@@ -44,11 +59,21 @@ class Mock:
         ``(n_properties, ny, nx)`` bool: False where the value is the floor
         (no mass, SFR or gas above the lowest bin edge) or a fill.
     contaminant : `~numpy.ndarray`
-        ``(ny, nx)`` bool: stars and unrelated galaxies exceed the r-band noise.
+        ``(ny, nx)`` bool: stars and unrelated galaxies (with truth or not,
+        synthetic or real) exceed the r-band noise; the target has no truth
+        there.
     params : dict of str to float
-        Every scalar generator parameter.
+        Every scalar generator parameter, the galaxy's kind included
+        (``kind``, the index in `KINDS`, and one ``is_<kind>`` flag each).
     extras : dict
         Lists (stars, neighbours, clumps) as JSON-serialisable data.
+    owner : `~numpy.ndarray` or None
+        ``(ny, nx)`` uint8: which source dominates each pixel (`OWNER_CODES`).
+    neighbour_truth : `~numpy.ndarray` or None
+        ``(n_properties, ny, nx)`` truth of the neighbours rendered with
+        truth, kept apart from the target's ``truth`` (floors elsewhere).
+    neighbour_truth_valid : `~numpy.ndarray` or None
+        Like ``truth_valid``, for ``neighbour_truth``.
     """
 
     images: dict
@@ -57,6 +82,9 @@ class Mock:
     contaminant: np.ndarray
     params: dict
     extras: dict = field(default_factory=dict)
+    owner: np.ndarray | None = None
+    neighbour_truth: np.ndarray | None = None
+    neighbour_truth_valid: np.ndarray | None = None
 
 
 @lru_cache(maxsize=1)
@@ -201,27 +229,74 @@ def _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, tag)
     pixel_area = kpc_per_pixel**2
     for clump, (dx, dy) in zip(clumps, gal.clump_sky_positions(p, clumps), strict=True):
         px, py = cx + dx / kpc_per_pixel, cy + dy / kpc_per_pixel
-        sigma = max(clump["sigma_kpc"] / kpc_per_pixel, 0.3)
-        reach = int(np.ceil(4 * sigma)) + 1
-        cols = np.arange(max(int(px) - reach, 0), min(int(px) + reach + 2, nx))
-        rows = np.arange(max(int(py) - reach, 0), min(int(py) + reach + 2, ny))
-        if cols.size == 0 or rows.size == 0:
+        patch = _gaussian_patch((ny, nx), px, py, clump["sigma_kpc"] / kpc_per_pixel)
+        if patch is None:
             continue
-        scale = sigma * np.sqrt(2)
-        wx = 0.5 * (erf((cols + 0.5 - px) / scale) - erf((cols - 0.5 - px) / scale))
-        wy = 0.5 * (erf((rows + 0.5 - py) / scale) - erf((rows - 0.5 - py) / scale))
-        share = np.outer(wy, wx) / pixel_area
+        region, share = patch
+        share = share / pixel_area
         sfr = sfr_total * clump["sfr_share"]
         area = 2 * np.pi * clump["sigma_kpc"] ** 2
         gas = rel.kennicutt_schmidt_gas(sfr / area) * area
         radius = np.hypot(clump["x_disc"], clump["y_disc"]) / 10 ** p["log_re_disc"]
         oh = p["oh_re"] + p["oh_gradient"] * (radius - 1)
-        region = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         acc.sums["sfr"][region] += sfr * share
         acc.sums["h2"][region] += gas * share
         acc.sums["gas_oh"][region] += gas * 10 ** (oh - 12) * share
         clump.update(x_pixel=float(px), y_pixel=float(py))
     extras[f"{tag}clumps"] = clumps
+    if p.get("tail_fraction", 0.0) > 0:
+        tails = _render_tails(acc, p, centre, kpc_per_pixel, sps, tables, rng)
+        extras[f"{tag}tails"] = tails
+
+
+def _gaussian_patch(shape, px, py, sigma):
+    """Pixel shares of a round Gaussian (sigma in pixels) integrated over pixels.
+
+    Returns ``(region, share)``: the slices it covers and the share of its
+    total in each pixel there (separable erf), or None when off the image.
+    """
+    ny, nx = shape
+    sigma = max(sigma, 0.3)
+    reach = int(np.ceil(4 * sigma)) + 1
+    cols = np.arange(max(int(px) - reach, 0), min(int(px) + reach + 2, nx))
+    rows = np.arange(max(int(py) - reach, 0), min(int(py) + reach + 2, ny))
+    if cols.size == 0 or rows.size == 0:
+        return None
+    scale = sigma * np.sqrt(2)
+    wx = 0.5 * (erf((cols + 0.5 - px) / scale) - erf((cols - 0.5 - px) / scale))
+    wy = 0.5 * (erf((rows + 0.5 - py) / scale) - erf((rows - 0.5 - py) / scale))
+    region = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return region, np.outer(wy, wx)
+
+
+def _render_tails(acc, p, centre, kpc_per_pixel, sps, tables, rng):
+    """Add a merger's tidal tails (stars of the outer disc) to the sums."""
+    blobs = gal.tidal_tails(p, rng)
+    mass = 10 ** p["log_mstar"] * p["tail_fraction"]
+    # The populations of the disc at 3 R_e, where tails are pulled from.
+    log_age = np.clip(
+        p["log_age_disc_re"] + 2 * p["log_age_gradient"], 8.0, gal.LOG_AGE_UNIVERSE
+    )
+    log_z = np.clip(p["logz_disc_re"] + 2 * p["logz_gradient"], -2.3, 0.69)
+    family = "burst" if p["delta_ms"] <= -1.0 else "extended"
+    light = sps.old_light(tables[family], np.array([log_age]), np.array([log_z]))[:, 0]
+    per_kpc2 = 1.0 / kpc_per_pixel**2
+    for blob in blobs:
+        px = centre[0] + blob["dx"] / kpc_per_pixel
+        py = centre[1] + blob["dy"] / kpc_per_pixel
+        patch = _gaussian_patch(
+            acc.sums["mass_old"].shape, px, py, blob["sigma_kpc"] / kpc_per_pixel
+        )
+        blob.update(x_pixel=float(px), y_pixel=float(py))
+        if patch is None:
+            continue
+        region, share = patch
+        stars = mass * blob["mass_share"] * share * per_kpc2
+        acc.sums["mass_old"][region] += stars
+        acc.sums["mass_age"][region] += stars * 10**log_age
+        acc.sums["mass_z"][region] += stars * 10**log_z
+        acc.light_old[(slice(None), *region)] += light[:, None, None] * stars
+    return blobs
 
 
 def _truth_maps(acc, young_living, young_log_z):
@@ -263,60 +338,192 @@ def _truth_maps(acc, young_living, young_log_z):
     return truth, valid
 
 
-def _neighbours(rng, shape, area_deg2):
-    """Unrelated galaxies (light only): r from counts ~ 10^(0.45 m), 15 < r < 22.5."""
-    ny, nx = shape
-    count = rng.poisson(8000 * area_deg2 * ny * nx)
-    out = []
-    for _ in range(count):
-        low, high = 10 ** (0.45 * 15), 10 ** (0.45 * 22.5)
-        r_mag = float(np.log10(rng.uniform(low, high)) / 0.45)
-        red = rng.uniform() < 0.4
-        g_r = rng.uniform(0.9, 1.3) if red else rng.uniform(0.3, 0.7)
-        u_g = rng.uniform(1.7, 2.2) if red else rng.uniform(1.0, 1.4)
-        r_i = rng.uniform(0.4, 0.55) if red else rng.uniform(0.15, 0.35)
-        i_z = rng.uniform(0.3, 0.45) if red else rng.uniform(0.05, 0.25)
-        mags = np.array(
-            [r_mag + g_r + u_g, r_mag + g_r, r_mag, r_mag - r_i, r_mag - r_i - i_z]
+def _patchy_screen(rng, shape, sigma_dex, kpc_per_pixel):
+    """Log-normal dust screen of mean one: a Gaussian random field, kpc cells.
+
+    Dust in starbursts and mergers is clumpy on kpc scales (e.g. Piqueras
+    Lopez et al. 2013, MNRAS 429, 2938, A_V maps of local LIRGs): white noise
+    smoothed by a Gaussian of 1 kpc (at least 0.7 pixels).
+    """
+    field = gaussian_filter(
+        rng.standard_normal(shape), max(1.0 / kpc_per_pixel, 0.7), mode="wrap"
+    )
+    field /= max(float(field.std()), 1e-12)
+    ln_sigma = sigma_dex * np.log(10)
+    return np.exp(ln_sigma * field - ln_sigma**2 / 2)
+
+
+def _light(acc, p, redshift, kpc_per_pixel, sps, tables, rng):
+    """Young stars, dust and lines: the galaxy light in nanomaggies per pixel.
+
+    Returns
+    -------
+    light : dict
+        ``galaxy`` and ``lines`` (5, ny, nx) nanomaggies, ``nodust`` (5,)
+        total flux without dust, ``young_living`` and ``young_log_z`` maps.
+    """
+    z_grid, dm_grid, _ = _cosmology_table()
+    distance_modulus = float(np.interp(redshift, z_grid, dm_grid))
+    gas = acc.sums["hi"] + acc.sums["h2"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        oh = np.where(gas > 0, 12 + np.log10(acc.sums["gas_oh"] / gas), p["oh_re"])
+    young_living, young_light, young_log_z = gal.young_light_pixels(
+        sps, tables, acc.sums["sfr"], oh
+    )
+    # Dust follows the gas column (times a boost for dusty kinds), patchy
+    # where the kind says so.
+    dust_column = gas * p.get("dust_boost", 1.0)
+    if p.get("dust_patchiness", 0.0) > 0:
+        dust_column = dust_column * _patchy_screen(
+            rng, gas.shape, p["dust_patchiness"], kpc_per_pixel
         )
+    transmission = dust_transmission(dust_column, oh, redshift)
+    birth = (
+        transmission
+        * birth_cloud_screen(redshift, p["birth_cloud_tau_v"])[:, None, None]
+    )
+    to_nmgy = kpc_per_pixel**2 * 10 ** (-0.4 * distance_modulus) * 1e9
+    starlight = (acc.light_old * transmission + young_light * birth) * to_nmgy
+    lines = line_fluxes(
+        sps,
+        redshift,
+        acc.sums["sfr"] * kpc_per_pixel**2,
+        oh,
+        distance_modulus,
+        diffuse_tau_v(dust_column, oh),
+        p["birth_cloud_tau_v"],
+    )
+    nodust = ((acc.light_old + young_light) * to_nmgy).sum(axis=(-2, -1))
+    return {
+        "galaxy": starlight + lines,
+        "lines": lines,
+        "nodust": nodust,
+        "young_living": young_living,
+        "young_log_z": young_log_z,
+    }
+
+
+def _galaxy_scales(redshift, sps):
+    z_grid, dm_grid, scale_grid = _cosmology_table()
+    distance_modulus = float(np.interp(redshift, z_grid, dm_grid))
+    kpc_per_pixel = float(np.interp(redshift, z_grid, scale_grid)) * PIXEL_SCALE
+    return distance_modulus, kpc_per_pixel, sps.at_redshift(redshift)
+
+
+def _truth_neighbours(rng, shape, sps):
+    """Unrelated galaxies with truth: rendered like the target, at their own z.
+
+    Their number follows the SDSS counts of resolved galaxies, about 3000
+    deg^-2 to r = 21 (Yasuda et al. 2001, AJ 122, 1104); masses are flat in
+    log M* over 9-11.5 and redshifts follow the volume (p(z) ~ z^2, 0.02-0.25),
+    so that most are background galaxies smaller than the target. Each is
+    rendered on a box of eight disc R_e (`NEIGHBOUR_BOX` bounds it).
+
+    Returns
+    -------
+    light : `~numpy.ndarray`
+        (5, ny, nx) nanomaggies.
+    truth, valid : `~numpy.ndarray`
+        (P, ny, nx): per pixel, the truth of the neighbour with the most
+        stellar mass there; floors elsewhere.
+    listing : list of dict
+    """
+    ny, nx = shape
+    area_deg2 = ny * nx * (PIXEL_SCALE / 3600) ** 2
+    count = rng.poisson(NEIGHBOUR_DENSITY * area_deg2)
+    light = np.zeros((5, ny, nx), dtype=np.float32)
+    truth = np.empty((len(PROPERTIES), ny, nx), dtype=np.float32)
+    truth[:] = np.array([prop.edges[0] for prop in PROPERTIES.values()])[:, None, None]
+    valid = np.zeros(truth.shape, dtype=bool)
+    mass_index = list(PROPERTIES).index("stellar_mass")
+    listing = []
+    for _ in range(count):
         while True:
             x, y = rng.uniform(0, nx), rng.uniform(0, ny)
             if np.hypot(x - nx / 2, y - ny / 2) > min(nx, ny) / 8:
                 break
-        out.append(
+        redshift = float(rng.uniform(0.02**3, 0.25**3) ** (1 / 3))
+        p = gal.draw_galaxy(rng, rng.uniform(9.0, 11.5))
+        finish_kind("normal", p, rng)
+        _, kpc_per_pixel, tables = _galaxy_scales(redshift, sps)
+        reach = 8 * 10 ** p["log_re_disc"] / kpc_per_pixel
+        box = int(np.clip(np.ceil(reach), *NEIGHBOUR_BOX))
+        x0, y0 = int(x) - box // 2, int(y) - box // 2
+        acc = _Accumulator((box, box))
+        _render_galaxy(
+            acc, p, (x - x0, y - y0), kpc_per_pixel, sps, tables, rng, {}, ""
+        )
+        lit = _light(acc, p, redshift, kpc_per_pixel, sps, tables, rng)
+        nb_truth, nb_valid = _truth_maps(acc, lit["young_living"], lit["young_log_z"])
+        inside = (
+            slice(max(y0, 0), min(y0 + box, ny)),
+            slice(max(x0, 0), min(x0 + box, nx)),
+        )
+        local = (
+            slice(inside[0].start - y0, inside[0].stop - y0),
+            slice(inside[1].start - x0, inside[1].stop - x0),
+        )
+        light[(slice(None), *inside)] += lit["galaxy"][(slice(None), *local)]
+        more = nb_valid[mass_index][local] & (
+            ~valid[mass_index][inside]
+            | (nb_truth[mass_index][local] > truth[mass_index][inside])
+        )
+        truth[(slice(None), *inside)] = np.where(
+            more, nb_truth[(slice(None), *local)], truth[(slice(None), *inside)]
+        )
+        valid[(slice(None), *inside)] = np.where(
+            more, nb_valid[(slice(None), *local)], valid[(slice(None), *inside)]
+        )
+        listing.append(
             {
                 "x": float(x),
                 "y": float(y),
-                "r_mag": r_mag,
-                "flux": (10 ** (-0.4 * (mags - 22.5))).tolist(),
-                "sersic_n": 4.0 if red else 1.0,
-                "re_pixels": float(
-                    10 ** rng.uniform(np.log10(0.7), np.log10(3 + 0.6 * (22.5 - r_mag)))
-                ),
-                "axis_ratio": float(rng.uniform(0.3, 1.0)),
-                "position_angle": float(rng.uniform(0, np.pi)),
+                "redshift": redshift,
+                "log_mstar": float(p["log_mstar"]),
+                "log_sfr": float(p["log_sfr"]),
+                "flux": lit["galaxy"].sum(axis=(-2, -1)).tolist(),
             }
         )
-    return out
+    return light, truth, valid, listing
 
 
-def _paint_neighbours(images, neighbours):
-    _, ny, nx = images.shape
-    for nb in neighbours:
-        reach = int(np.ceil(8 * nb["re_pixels"])) + 2
-        x0, x1 = max(int(nb["x"]) - reach, 0), min(int(nb["x"]) + reach + 1, nx)
-        y0, y1 = max(int(nb["y"]) - reach, 0), min(int(nb["y"]) + reach + 1, ny)
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        dx, dy = xx - nb["x"], yy - nb["y"]
-        c, s = np.cos(nb["position_angle"]), np.sin(nb["position_angle"])
-        radius = np.hypot(dx * c + dy * s, (-dx * s + dy * c) / nb["axis_ratio"])
-        n = nb["sersic_n"]
-        profile = np.exp(-gal._sersic_b(n) * (radius / nb["re_pixels"]) ** (1 / n))
-        profile /= profile.sum()
-        images[:, y0:y1, x0:x1] += np.asarray(nb["flux"])[:, None, None] * profile
+def _agn_fluxes(flux_r):
+    """Return the ugriz fluxes of a nucleus: f_nu ~ nu^-0.44 (Vanden Berk+01)."""
+    return flux_r * (cam._LAMBDA / cam._LAMBDA[2]) ** 0.44
 
 
-def make_mock(seed, *, size=256, overrides=None, field=None):
+def _draw_setup(rng, overrides, population):
+    """Kind, parameters, redshift and companion of one mock (overrides applied)."""
+    kind = overrides.pop("kind", None)
+    drawn = draw_kind(rng, population)
+    kind = drawn if kind is None else kind
+    if kind not in KINDS:
+        msg = f"unknown kind {kind!r}; use one of {', '.join(KINDS)}"
+        raise PicassoInputError(msg)
+    traits = draw_traits(kind, rng)
+    p = gal.draw_galaxy(rng, overrides.pop("log_mstar", None), traits=traits)
+    finish_kind(kind, p, rng)
+    redshift = _draw_redshift(rng, p["log_mstar"])
+    has_companion = float(kind == "merger" or rng.uniform() < 0.2)
+    redshift = float(overrides.pop("redshift", redshift))
+    has_companion = float(overrides.pop("companion", has_companion))
+    for key, value in overrides.items():
+        if key not in p:
+            msg = f"unknown parameter {key!r} in overrides; known: {', '.join(p)}"
+            raise PicassoInputError(msg)
+        p[key] = float(value)
+    if not NEARBY_MIN_REDSHIFT <= redshift <= REDSHIFT_RANGE[1]:
+        msg = (
+            f"redshift {redshift} is outside the generator's range "
+            f"{NEARBY_MIN_REDSHIFT}-{REDSHIFT_RANGE[1]}"
+        )
+        raise PicassoInputError(msg)
+    return kind, p, redshift, has_companion
+
+
+def make_mock(
+    seed, *, size=256, overrides=None, field=None, population="default", sky=None
+):
     """Make one mock SDSS galaxy with its truth maps.
 
     Parameters
@@ -327,11 +534,18 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
         Side of the square image in pixels (0.396 arcsec each).
     overrides : dict, optional
         Values for parameters of `draw_galaxy` (e.g. ``log_mstar``) and for
-        ``redshift``, ``companion`` (0 or 1) or ``star_density`` scaling; useful
-        for tests.
+        ``kind`` (one of `KINDS`), ``redshift``, ``companion`` (0 or 1);
+        useful for tests.
     field : str, optional
         Key of `MEASURED_FIELDS` whose observing conditions to use; a random
-        one by default.
+        one by default. Ignored with ``sky``.
+    population : str
+        Preset (key of `POPULATIONS`): ``"default"`` or ``"shift"``, its mix
+        of kinds and, with the model camera, its observing conditions
+        (`~picasso_astro.training.mocks._kinds.OBSERVING`).
+    sky : `~picasso_astro.training.mocks.SkyFrames`, optional
+        Real SDSS frames to render the mock into (at a blank-sky position of
+        one of them) instead of Gaussian sky noise and synthetic stars.
 
     Returns
     -------
@@ -343,31 +557,23 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
     if field is not None and field not in cam.MEASURED_FIELDS:
         msg = f"unknown field {field!r}; use one of {', '.join(cam.MEASURED_FIELDS)}"
         raise PicassoInputError(msg)
+    if population not in POPULATIONS:
+        msg = f"unknown population {population!r}; use one of {', '.join(POPULATIONS)}"
+        raise PicassoInputError(msg)
     overrides = dict(overrides or {})
     rng = np.random.default_rng(_seed_sequence(seed))
     sps = load_sps_table()
     shape = (int(size), int(size))
     extras = {}
 
-    p = gal.draw_galaxy(rng, overrides.pop("log_mstar", None))
-    redshift = _draw_redshift(rng, p["log_mstar"])
-    has_companion = float(rng.uniform() < 0.2)
-    redshift = float(overrides.pop("redshift", redshift))
-    has_companion = float(overrides.pop("companion", has_companion))
-    for key, value in overrides.items():
-        if key not in p:
-            msg = f"unknown parameter {key!r} in overrides; known: {', '.join(p)}"
-            raise PicassoInputError(msg)
-        p[key] = float(value)
-    if not NEARBY_MIN_REDSHIFT <= redshift <= 0.2:
-        msg = f"redshift {redshift} is outside the SPS table's range 0.005-0.2"
-        raise PicassoInputError(msg)
-    z_grid, dm_grid, scale_grid = _cosmology_table()
-    distance_modulus = float(np.interp(redshift, z_grid, dm_grid))
-    kpc_per_pixel = float(np.interp(redshift, z_grid, scale_grid)) * PIXEL_SCALE
-    tables = sps.at_redshift(redshift)
+    kind, p, redshift, has_companion = _draw_setup(rng, overrides, population)
+    distance_modulus, kpc_per_pixel, tables = _galaxy_scales(redshift, sps)
+    extras["kind"] = kind
 
     params = {"generator_version": float(GENERATOR_VERSION), "redshift": redshift}
+    params["kind"] = float(KINDS.index(kind))
+    for name in KINDS[1:]:
+        params[f"is_{name}"] = float(kind == name)
     params.update(p)
     params["distance_modulus"] = distance_modulus
     params["kpc_per_pixel"] = kpc_per_pixel
@@ -380,10 +586,16 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
     acc = _Accumulator(shape)
     _render_galaxy(acc, p, centre, kpc_per_pixel, sps, tables, rng, extras, "")
 
-    # A physically associated companion at the same redshift, drawn from the
-    # same relations with a mass ratio of 1:30 to 1:2; it is part of the truth.
-    companion = gal.draw_galaxy(rng, p["log_mstar"] + rng.uniform(-1.5, -0.3))
-    separation = rng.uniform(1.5, 5.0) * 10 ** p["log_re_disc"] / kpc_per_pixel
+    # A physically associated companion at the same redshift and part of the
+    # truth: 1:30 to 1:2 at 1.5-5 disc R_e, or for mergers 1:4 to 1:1 within
+    # 0.3-2 R_e (two nuclei), with tidal tails of its own.
+    merger = kind == "merger"
+    ratio = -rng.uniform(0.0, 0.6) if merger else rng.uniform(-1.5, -0.3)
+    companion_traits = draw_traits("merger", rng) if merger else None
+    companion = gal.draw_galaxy(rng, p["log_mstar"] + ratio, traits=companion_traits)
+    finish_kind("merger" if merger else "normal", companion, rng)
+    reach = (0.3, 2.0) if merger else (1.5, 5.0)
+    separation = rng.uniform(*reach) * 10 ** p["log_re_disc"] / kpc_per_pixel
     angle = rng.uniform(0, 2 * np.pi)
     companion_centre = (
         centre[0] + separation * np.cos(angle),
@@ -407,116 +619,53 @@ def make_mock(seed, *, size=256, overrides=None, field=None):
             "companion_",
         )
 
-    # Young stars, dust, and the galaxy light in nanomaggies per pixel.
-    gas = acc.sums["hi"] + acc.sums["h2"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        oh = np.where(gas > 0, 12 + np.log10(acc.sums["gas_oh"] / gas), p["oh_re"])
-    young_living, young_light, young_log_z = gal.young_light_pixels(
-        sps, tables, acc.sums["sfr"], oh
-    )
-    transmission = dust_transmission(gas, oh, redshift)
-    birth = (
-        transmission
-        * birth_cloud_screen(redshift, p["birth_cloud_tau_v"])[:, None, None]
-    )
-    to_nmgy = kpc_per_pixel**2 * 10 ** (-0.4 * distance_modulus) * 1e9
-    starlight = (acc.light_old * transmission + young_light * birth) * to_nmgy
-    lines = line_fluxes(
-        sps,
-        redshift,
-        acc.sums["sfr"] * kpc_per_pixel**2,
-        oh,
-        distance_modulus,
-        diffuse_tau_v(gas, oh),
-        p["birth_cloud_tau_v"],
-    )
-    galaxy = starlight + lines
-    truth, truth_valid = _truth_maps(acc, young_living, young_log_z)
+    lit = _light(acc, p, redshift, kpc_per_pixel, sps, tables, rng)
+    galaxy, lines = lit["galaxy"], lit["lines"]
+    truth, truth_valid = _truth_maps(acc, lit["young_living"], lit["young_log_z"])
     for k, band in enumerate(BANDS):
         params[f"flux_{band}"] = float(galaxy[k].sum())
         params[f"line_fraction_{band}"] = float(
             lines[k].sum() / max(galaxy[k].sum(), 1e-30)
         )
-        params[f"flux_nodust_{band}"] = float(
-            ((acc.light_old[k] + young_light[k]) * to_nmgy).sum()
-        )
+        params[f"flux_nodust_{band}"] = float(lit["nodust"][k])
     params["log_mstar_image"] = float(
-        np.log10((acc.sums["mass_old"] + young_living).sum() * kpc_per_pixel**2)
+        np.log10((acc.sums["mass_old"] + lit["young_living"]).sum() * kpc_per_pixel**2)
     )
-
-    # The camera.
-    pixel_area_deg2 = (PIXEL_SCALE / 3600) ** 2
-    fwhm = cam.draw_seeing(rng)
-    kernels = cam.kernels_for(fwhm, PIXEL_SCALE)
-    neighbours = _neighbours(rng, shape, pixel_area_deg2)
-    stars = cam.draw_stars(rng, shape, pixel_area_deg2)
-    contamination = np.zeros((5, *shape))
-    _paint_neighbours(contamination, neighbours)
-    cam.add_point_sources(contamination, stars["x"], stars["y"], stars["flux"])
-    stack = np.concatenate([galaxy + contamination, contamination[2:3]]).astype(
-        np.float32
-    )
-    convolved = cam.convolve(stack, kernels[[0, 1, 2, 3, 4, 2]])
-    model, contam_r = convolved[:5], convolved[5]
-    cam.add_spikes(model, stars, rng)
-
-    field_name = (
-        field or list(cam.MEASURED_FIELDS)[rng.integers(len(cam.MEASURED_FIELDS))]
-    )
-    conditions = cam.MEASURED_FIELDS[field_name]
-    jitter = 10 ** rng.normal(0, 0.03, 5)
-    images = {}
-    counts = {"cosmic_rays": 0, "bad_columns": 0, "saturated": 0}
+    # A bright nucleus: light only, the truth stays the host's.
+    agn = _agn_fluxes(p["agn_fraction"] * params["flux_r"])
     for k, band in enumerate(BANDS):
-        sky_sigma = conditions["noise"][k] * jitter[k]
-        calib = conditions["calib"][k]
-        poisson = calib / cam.GAIN[k]
-        variance = np.float32(sky_sigma**2) + np.maximum(model[k], 0) * np.float32(
-            poisson
+        params[f"agn_flux_{band}"] = float(agn[k])
+    if p["agn_fraction"] > 0:
+        cam.add_point_sources(
+            galaxy, np.array([centre[0]]), np.array([centre[1]]), agn[None, :]
         )
-        noise = np.sqrt(variance)
-        offset = rng.normal(0, 0.05) * sky_sigma
-        data = model[k] + offset + noise * rng.standard_normal(shape, dtype=np.float32)
-        # Frames hold whole data numbers before sky subtraction and calibration.
-        sky = conditions["sky"][k]
-        data = np.round((data + np.float32(sky)) / np.float32(calib)) * np.float32(
-            calib
-        ) - np.float32(sky)
-        mask = np.zeros(shape, dtype=bool)
-        saturation = (cam.SATURATION_DN - conditions["sky"][k] / calib) * calib
-        counts["saturated"] += cam.saturate(data, mask, saturation, rng)
-        counts["cosmic_rays"] += cam.add_cosmic_rays(data, mask, sky_sigma, rng)
-        counts["bad_columns"] += cam.mask_columns(data, mask, rng)
-        params[f"seeing_{band}"] = float(fwhm[k])
-        params[f"sky_noise_{band}"] = float(sky_sigma)
-        params[f"sky_level_{band}"] = float(conditions["sky"][k])
-        params[f"calib_{band}"] = float(calib)
-        params[f"poisson_scale_{band}"] = float(poisson)
-        params[f"sky_residual_{band}"] = float(offset)
-        images[band] = BandImage(
-            band,
-            data,
-            noise=noise.astype(np.float32),
-            mask=mask,
-            psf=kernels[k].astype(np.float32),
-            psf_fwhm=float(fwhm[k]),
-            meta={"source": "picasso_astro mock", "field_conditions": field_name},
+
+    neighbour_light, neighbour_truth, neighbour_valid, listing = _truth_neighbours(
+        rng, shape, sps
+    )
+    extras["truth_neighbours"] = listing
+    params["n_truth_neighbours"] = float(len(listing))
+    if sky is None:
+        observed = gaussian_sky(
+            rng, galaxy, neighbour_light, shape, field, params, OBSERVING[population]
         )
-    params["field_index"] = float(list(cam.MEASURED_FIELDS).index(field_name))
-    params["n_stars"] = float(stars["r_mag"].size)
-    params["n_neighbours"] = float(len(neighbours))
-    for key, value in counts.items():
-        params[f"n_{key}"] = float(value)
-    contaminant = contam_r > params["sky_noise_r"]
-    extras["stars"] = [
-        {"x": float(x), "y": float(y), "r_mag": float(m), "flux": f.tolist()}
-        for x, y, m, f in zip(
-            stars["x"], stars["y"], stars["r_mag"], stars["flux"], strict=True
-        )
-    ]
+    else:
+        observed = sky.observe(rng, galaxy, neighbour_light, params)
+    images, contaminant, owner, stars, neighbours = observed
+    extras["stars"] = stars
     extras["neighbours"] = neighbours
     params = {key: float(value) for key, value in params.items()}
-    return Mock(images, truth, truth_valid, contaminant, params, extras)
+    return Mock(
+        images,
+        truth,
+        truth_valid,
+        contaminant,
+        params,
+        extras,
+        owner=owner,
+        neighbour_truth=neighbour_truth,
+        neighbour_truth_valid=neighbour_valid,
+    )
 
 
 def mock_sky_noise(mock):

@@ -5,7 +5,13 @@ from scipy.special import gamma
 
 from . import _relations as rel
 
-__all__ = ["draw_galaxy", "galaxy_fields", "young_light_pixels"]
+__all__ = [
+    "draw_galaxy",
+    "galaxy_fields",
+    "median_delta_ms",
+    "tidal_tails",
+    "young_light_pixels",
+]
 
 #: Age of the Universe today in log10(yr) (Planck 2018: 13.8 Gyr), the cap on
 #: stellar ages.
@@ -22,7 +28,7 @@ def _sersic_b(n):
     return 2 * n - 1 / 3 + 0.009876 / n
 
 
-def draw_galaxy(rng, log_mstar=None):
+def draw_galaxy(rng, log_mstar=None, *, traits=None):
     """Draw the global parameters of one galaxy from the scaling relations.
 
     Parameters
@@ -30,22 +36,33 @@ def draw_galaxy(rng, log_mstar=None):
     rng : `~numpy.random.Generator`
     log_mstar : float, optional
         Fix the stellar mass; drawn uniformly in 8.5-11.5 otherwise (flat in
-        log mass so that all masses are equally well trained).
+        log mass so that all masses are equally well trained), or in the
+        kind's range.
+    traits : dict, optional
+        From `~picasso_astro.training.mocks._kinds.draw_traits`: what a rare
+        kind of galaxy sets instead of the relations (an ordinary galaxy if
+        omitted).
 
     Returns
     -------
     params : dict of str to float
     """
+    t = traits or {}
     p = {}
     if log_mstar is None:
-        log_mstar = rng.uniform(8.5, 11.5)
+        log_mstar = rng.uniform(*t.get("mass_range", (8.5, 11.5)))
     p["log_mstar"] = log_mstar
     quenched = rng.uniform() < rel.quenched_fraction(log_mstar)
+    if t.get("quenched") is not None:
+        quenched = t["quenched"]
     p["quenched"] = float(quenched)
     if quenched:
         delta_ms = min(rng.normal(-1.3, 0.4), -0.6)
     else:
         delta_ms = rng.normal(0.0, rel.MAIN_SEQUENCE_SCATTER)
+    if t.get("delta_ms") is not None:
+        delta_ms = t["delta_ms"]
+    delta_ms += t.get("delta_ms_shift", 0.0)
     p["delta_ms"] = delta_ms
     p["log_sfr"] = float(rel.main_sequence_sfr(log_mstar)) + delta_ms
 
@@ -55,17 +72,23 @@ def draw_galaxy(rng, log_mstar=None):
         0.05 + 0.15 * (log_mstar - 8.5) + (0.3 if quenched else 0.0), 0.02, 0.9
     )
     p["bulge_fraction"] = float(rng.beta(4 * mean_bt + 0.5, 4 * (1 - mean_bt) + 0.5))
+    if t.get("bulge_fraction") is not None:
+        p["bulge_fraction"] = float(t["bulge_fraction"])
     log_re, scatter = rel.disc_effective_radius(log_mstar)
-    p["log_re_disc"] = float(log_re + rng.normal(0, scatter))
+    p["log_re_disc"] = float(
+        log_re + rng.normal(0, scatter) + t.get("re_disc_offset", 0.0)
+    )
     log_mbulge = log_mstar + np.log10(max(p["bulge_fraction"], 1e-3))
     log_re_b, scatter_b = rel.spheroid_effective_radius(log_mbulge)
-    log_re_b = log_re_b + rng.normal(0, scatter_b)
+    log_re_b = log_re_b + rng.normal(0, scatter_b) + t.get("re_bulge_offset", 0.0)
     p["log_re_bulge"] = float(np.clip(log_re_b, np.log10(0.15), p["log_re_disc"] - 0.1))
     # Up to n = 8: compact early types and massive bulges (Graham & Driver
     # 2005, PASA 22, 118) have the steep central cusps the model must reach.
     p["sersic_n"] = float(
         np.clip(1.5 + 3.5 * p["bulge_fraction"] + rng.normal(0, 0.8), 1.0, 8.0)
     )
+    if t.get("sersic_n") is not None:
+        p["sersic_n"] = float(t["sersic_n"])
     p["inclination_deg"] = float(np.degrees(np.arccos(rng.uniform(0, 1))))
     p["position_angle_deg"] = rng.uniform(0, 180)
     p["disc_thickness"] = rng.uniform(0.1, 0.25)
@@ -93,7 +116,7 @@ def draw_galaxy(rng, log_mstar=None):
     # for stellar metallicity and -0.1 in log age (Gonzalez Delgado et al. 2015,
     # A&A 581, A103); passive galaxies have flatter age gradients.
     oh, scatter_oh = rel.gas_metallicity_mzr(log_mstar)
-    p["oh_re"] = float(oh + rng.normal(0, scatter_oh))
+    p["oh_re"] = float(oh + rng.normal(0, scatter_oh) + t.get("oh_offset", 0.0))
     p["oh_gradient"] = rng.normal(-0.1, 0.04)
     logz, scatter_z = rel.stellar_metallicity_mzr(log_mstar)
     p["logz_disc_re"] = float(np.clip(logz + rng.normal(0, scatter_z), -2.0, 0.5))
@@ -117,13 +140,23 @@ def draw_galaxy(rng, log_mstar=None):
     )
     p["log_age_gradient"] = rng.normal(-0.05 if quenched else -0.12, 0.04)
     p["log_age_bulge"] = float(np.clip(rng.normal(9.98, 0.06), 9.6, LOG_AGE_UNIVERSE))
+    if t.get("log_age_disc") is not None:
+        p["log_age_disc_re"] = float(t["log_age_disc"])
+        p["log_age_gradient"] = rng.normal(0.05, 0.03)
+    if t.get("log_age_bulge") is not None:
+        p["log_age_bulge"] = float(t["log_age_bulge"])
 
     # Catinella et al. medians include passive galaxies: the offset from the
-    # main sequence is taken relative to the population mean at this mass.
-    mean_delta = -1.3 * float(rel.quenched_fraction(log_mstar))
-    log_fhi, scatter_hi = rel.hi_fraction(log_mstar, delta_ms - mean_delta)
+    # main sequence is taken relative to the population median at this mass,
+    # so that the median HI fraction of the mocks is theirs.
+    log_fhi, scatter_hi = rel.hi_fraction(
+        log_mstar, delta_ms - median_delta_ms(log_mstar)
+    )
     p["log_mhi"] = float(
-        log_mstar + np.clip(log_fhi + rng.normal(0, scatter_hi), -3.0, 1.2)
+        log_mstar
+        + np.clip(
+            log_fhi + rng.normal(0, scatter_hi) + t.get("hi_offset", 0.0), -3.0, 1.2
+        )
     )
     log_d, scatter_d = rel.hi_mass_size(p["log_mhi"])
     p["log_d_hi"] = float(log_d + rng.normal(0, scatter_d))
@@ -151,8 +184,38 @@ def draw_galaxy(rng, log_mstar=None):
     # Science 348, 314): the central suppression radius grows with quenching.
     p["sfr_scale_ratio"] = rng.uniform(1.0, 1.3)
     p["quench_radius"] = rng.uniform(0.6, 1.5) if quenched else rng.uniform(0.0, 0.3)
-    p["birth_cloud_tau_v"] = rng.uniform(0.5, 1.5)
+    # Birth clouds: tau_V = 0.7 on average, a third more than the diffuse
+    # dust, as Charlot & Fall (2000, ApJ 539, 718) fit to starbursts (total
+    # 1.0, mu = 0.3); the emission lines cross them, so that the lines lose
+    # about 1 mag of H-alpha in all, as SDSS Balmer decrements give
+    # (Brinchmann et al. 2004, MNRAS 351, 1151).
+    p["birth_cloud_tau_v"] = rng.uniform(0.4, 1.0)
     return p
+
+
+def median_delta_ms(log_mstar):
+    """Median offset from the main sequence of all galaxies of a mass.
+
+    Star-forming galaxies scatter by `MAIN_SEQUENCE_SCATTER` about the main
+    sequence, quenched ones (a share `quenched_fraction`) lie about 1.3 dex
+    below with 0.4 dex scatter, as `draw_galaxy` draws them; the median falls
+    among the star-forming ones while fewer than half are quenched.
+
+    Parameters
+    ----------
+    log_mstar : float
+
+    Returns
+    -------
+    delta : float
+        dex.
+    """
+    from scipy.stats import norm
+
+    f_q = float(rel.quenched_fraction(log_mstar))
+    if f_q < 0.5:
+        return float(rel.MAIN_SEQUENCE_SCATTER * norm.ppf((0.5 - f_q) / (1 - f_q)))
+    return float(-1.3 + 0.4 * norm.ppf(0.5 / f_q))
 
 
 class Geometry:
@@ -240,7 +303,9 @@ def galaxy_fields(p, x, y, sps, tables, *, r_max):
     scale = re_disc / 1.678
     young_living = sfr_total * 1e8 * 0.79
     m_bulge = mstar * p["bulge_fraction"]
-    m_disc_all = max(mstar - m_bulge - young_living, 0.0)
+    # Stars pulled out into tidal tails (mergers) are rendered apart.
+    in_body = mstar * (1 - p.get("tail_fraction", 0.0))
+    m_disc_all = max(in_body - m_bulge - young_living, 0.0)
     m_bar = m_disc_all * p["bar_fraction"]
     m_disc = m_disc_all - m_bar
 
@@ -401,3 +466,47 @@ def young_light_pixels(sps, tables, sfr, oh):
     living = formed * sps.young_live(log_z)
     light = formed * sps.young_light(tables["young"], log_z)
     return living, light, log_z
+
+
+def tidal_tails(p, rng, *, blobs=16):
+    """Two tidal tails as chains of round blobs, for mergers.
+
+    Each tail leaves the galaxy on opposite sides and curls over 0.5-1.5 rad
+    as it reaches 2-6 disc R_e (the long tails of major mergers, Toomre &
+    Toomre 1972, ApJ 178, 623); blobs widen and fade along the tail.
+
+    Parameters
+    ----------
+    p : dict
+        From `draw_galaxy`, with ``tail_fraction``.
+    rng : `~numpy.random.Generator`
+    blobs : int
+        Blobs per tail.
+
+    Returns
+    -------
+    blobs : list of dict
+        ``dx``, ``dy`` sky offsets from the centre (kpc), ``sigma_kpc`` and
+        ``mass_share`` (of the tails' mass; all sum to one).
+    """
+    re_disc = 10 ** p["log_re_disc"]
+    start = rng.uniform(0, 2 * np.pi)
+    curl = rng.uniform(0.5, 1.5) * rng.choice([-1, 1])
+    reach = rng.uniform(2.0, 6.0)
+    t = (np.arange(blobs) + 0.5) / blobs
+    weights = np.exp(-2 * t)
+    weights = weights / (2 * weights.sum())
+    out = []
+    for side in (0.0, np.pi):
+        radius = re_disc * (1 + (reach - 1) * t)
+        angle = start + side + curl * t
+        for r, a, tt, w in zip(radius, angle, t, weights, strict=True):
+            out.append(
+                {
+                    "dx": float(r * np.cos(a)),
+                    "dy": float(r * np.sin(a)),
+                    "sigma_kpc": float(0.25 * re_disc * (1 + tt)),
+                    "mass_share": float(w),
+                }
+            )
+    return out

@@ -5,7 +5,10 @@ The H-alpha luminosity follows the SFR (Kennicutt & Evans 2012, ARA&A 50, 531:
 2.86 (case B, Osterbrock & Ferland 2006); [NII] and [OIII] follow the gas
 metallicity through the N2 and O3N2 calibrations of Pettini & Pagel (2004,
 MNRAS 348, L59), ``12 + log(O/H) = 8.90 + 0.57 N2 = 8.73 - 0.32 O3N2``;
-[OII] 3727 is 0.57 H-alpha (the ratio of the Kennicutt 1998 SFR calibrations).
+[OII] 3727 is 0.57 H-alpha (the ratio of the Kennicutt 1998 SFR calibrations);
+[SII] 6717, 6731 together are 0.35 H-alpha (log [SII]/H-alpha = -0.45, the
+star-forming locus of Kewley et al. 2006, MNRAS 372, 961), in the ratio 1.4 : 1
+of low-density HII regions (Osterbrock & Ferland 2006).
 """
 
 import numpy as np
@@ -23,6 +26,8 @@ LINE_WAVELENGTHS = {
     "nii_6548": 6548.0,
     "halpha": 6562.8,
     "nii_6584": 6583.4,
+    "sii_6717": 6716.4,
+    "sii_6731": 6730.8,
 }
 
 #: log10 of H-alpha luminosity (erg/s) per M_sun/yr of star formation.
@@ -88,6 +93,8 @@ def line_fluxes(sps, redshift, sfr_pixel, oh, distance_modulus, tau_v, birth_tau
         "oiii_5007": oiii_over_hbeta / 2.86,
         "oiii_4959": oiii_over_hbeta / 2.86 / 3,
         "oii_3727": 0.57,
+        "sii_6717": 0.35 * 1.4 / 2.4,
+        "sii_6731": 0.35 / 2.4,
     }
     wavelengths = np.array(list(LINE_WAVELENGTHS.values()))
     screen = np.exp(-_tau_scale_at(wavelengths) * birth_tau_v)
