@@ -190,6 +190,11 @@ def _augment(arrays, rng):
     return out
 
 
+#: The ``owner`` code of pixels dominated by a neighbour that has truth maps
+#: (``neighbour_truth``) in the dataset format (see `~picasso_astro.training.dataset`).
+NEIGHBOUR_OWNER = 2
+
+
 def _random_crop(arrays, size, rng):
     """Cut one random ``size`` x ``size`` window out of every 2-D array."""
     ny, nx = arrays["mask"].shape
@@ -215,7 +220,9 @@ class TrainingPairs(torch.utils.data.Dataset):
     ``H', W'`` padded up to a multiple of ``multiple`` by masked pixels.
 
     Pixels flagged in an item's optional ``contaminant`` map (stars and
-    unrelated galaxies) keep their flux in ``x`` but get loss weight 0.
+    unrelated galaxies) keep their flux in ``x`` but get loss weight 0, except
+    those of neighbours with truth of their own (``owner`` 2 and
+    ``neighbour_truth``), which are trained on it.
 
     Augmentation is a random element of the dihedral group (flips and
     90-degree rotations) and, where the item has ``clean_images`` and
@@ -322,6 +329,7 @@ class TrainingPairs(torch.utils.data.Dataset):
         images, mask = item["images"], item["mask"]
         contaminant = item.get("contaminant")
         contaminant = None if contaminant is None else np.asarray(contaminant, bool)
+        truth, valid, contaminant = self._with_neighbours(item, truth, valid, contaminant)
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             noise = item["noise"]
@@ -372,6 +380,29 @@ class TrainingPairs(torch.utils.data.Dataset):
             "truth": np.ascontiguousarray(np.nan_to_num(truth), dtype=np.float32),
             "weight": np.ascontiguousarray(weight, dtype=np.float32),
         }
+
+    def _with_neighbours(self, item, truth, valid, contaminant):
+        """Neighbours that have truth of their own train on it, not with weight 0."""
+        owner, theirs = item.get("owner"), item.get("neighbour_truth")
+        if owner is None or theirs is None:
+            return truth, valid, contaminant
+        neighbour = np.asarray(owner) == NEIGHBOUR_OWNER
+        if not neighbour.any():
+            return truth, valid, contaminant
+        theirs = np.asarray(theirs, np.float32)[self.planes]
+        their_valid = item.get("neighbour_truth_valid")
+        their_valid = (
+            np.isfinite(theirs)
+            if their_valid is None
+            else np.asarray(their_valid, bool)[self.planes] & np.isfinite(theirs)
+        )
+        if valid is None:
+            valid = np.isfinite(truth)
+        truth = np.where(neighbour, theirs, truth)
+        valid = np.where(neighbour, their_valid, valid)
+        if contaminant is not None:
+            contaminant = contaminant & ~neighbour
+        return truth, valid, contaminant
 
     def _scale_brightness(self, images, truth, noise, rng):
         dex = rng.uniform(-self.brightness, self.brightness)

@@ -254,6 +254,41 @@ def test_random_crops_cut_image_truth_and_weights_alike(galaxies):
         TrainConfig(crop=-1)
 
 
+def test_neighbours_with_truth_train_on_it():
+    names = ("stellar_mass", "sfr")
+    owner = np.zeros((16, 16), np.uint8)
+    owner[4:12, 4:12] = 1
+    owner[0:4, 12:16] = 2  # a neighbour with truth
+    owner[12:16, 0:4] = 3  # a star: no truth
+    item = {
+        "images": np.full((5, 16, 16), 1.0, np.float32),
+        "mask": np.zeros((16, 16), bool),
+        "truth": np.stack([np.full((16, 16), 8.0), np.full((16, 16), -2.0)]),
+        "contaminant": owner >= 2,
+        "owner": owner,
+        "neighbour_truth": np.stack([np.full((16, 16), 7.0), np.full((16, 16), -3.0)]),
+    }
+
+    class One:
+        property_names = names
+
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return item
+
+    out = TrainingPairs(One(), names)[0]
+    neighbour, star = owner == 2, owner == 3
+    np.testing.assert_array_equal(out["truth"][:, neighbour], [[7.0] * 16, [-3.0] * 16])
+    np.testing.assert_array_equal(out["truth"][0, owner == 1], 8.0)
+    assert np.all(out["weight"][:, neighbour] > 0)
+    assert np.all(out["weight"][:, star] == 0)
+    # without neighbour truth, neighbours weigh nothing, as before
+    del item["neighbour_truth"]
+    assert np.all(TrainingPairs(One(), names)[0]["weight"][:, neighbour] == 0)
+
+
 def test_unknown_property_is_a_clear_error(galaxies):
     with pytest.raises(PicassoInputError, match="no truth for hi"):
         TrainingPairs(galaxies, ["stellar_mass", "hi"])
