@@ -329,7 +329,9 @@ class TrainingPairs(torch.utils.data.Dataset):
         images, mask = item["images"], item["mask"]
         contaminant = item.get("contaminant")
         contaminant = None if contaminant is None else np.asarray(contaminant, bool)
-        truth, valid, contaminant = self._with_neighbours(item, truth, valid, contaminant)
+        truth, valid, contaminant = self._with_neighbours(
+            item, truth, valid, contaminant
+        )
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             noise = item["noise"]
