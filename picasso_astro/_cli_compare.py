@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ._cli_ifu_options import calibration_option, drpall_option
 from .exceptions import AssumedPSFWarning, PicassoInputError
 
 __all__ = ["compare_command"]
@@ -37,19 +38,8 @@ Examples:
     default=None,
     help="The galaxy's redshift (MaNGA; default: --drpall, else the MAPS header).",
 )
-@click.option(
-    "--drpall",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="MaNGA drpall or drpcomplete table with the galaxy's redshift.",
-)
-@click.option(
-    "--calibration",
-    type=click.Choice(["M13", "PP04"]),
-    default="M13",
-    show_default=True,
-    help="O/H calibration of MaNGA lines: Marino+13 or Pettini & Pagel 04.",
-)
+@drpall_option
+@calibration_option
 @click.option("--predicted-fwhm", type=float, default=None, help="Arcsec.")
 @click.option("--ifu-fwhm", type=float, default=None, help="Arcsec.")
 @click.option(

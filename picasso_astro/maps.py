@@ -18,7 +18,7 @@ from .exceptions import PicassoInputError
 from .masks import DO_NOT_USE, MaskBit, as_bitmask, bits_from_names, describe_bits
 from .properties import get_property
 
-__all__ = ["PropertyMaps"]
+__all__ = ["PropertyMaps", "property_map"]
 
 _MASK_EXTNAME = "MASK"
 _ERR_SUFFIX = "_ERR"
@@ -84,6 +84,41 @@ def _colorbar_label(prop):
     symbol = _PLOT_LABELS.get(prop.name, (None, prop.name))[1] or prop.name
     unit = prop.physical_unit.to_string("latex_inline")
     return f"log$_{{10}}$ {symbol} [{unit}]"
+
+
+def property_map(name, value, sigma, mask, wcs, **meta):
+    """One property's map as `~astropy.nddata.NDData`, in the property's unit.
+
+    Parameters
+    ----------
+    name : str
+        A property of `~picasso_astro.properties.PROPERTIES`.
+    value, sigma : 2D `~numpy.ndarray`
+        log10 values and their 1-sigma uncertainties (dex).
+    mask : 2D bool `~numpy.ndarray`
+        True where the value is not to be used.
+    wcs : `~astropy.wcs.WCS` or None
+    **meta
+        More entries of the map's ``meta`` (e.g. ``calibration``).
+
+    Returns
+    -------
+    map : `~astropy.nddata.NDData`
+    """
+    prop = get_property(name)
+    return NDData(
+        np.asarray(value, dtype=np.float32),
+        uncertainty=StdDevUncertainty(np.asarray(sigma, dtype=np.float32)),
+        mask=mask,
+        wcs=wcs,
+        unit=prop.unit,
+        meta={
+            "property": name,
+            "description": prop.description,
+            "quantity": prop.log_label,
+            **meta,
+        },
+    )
 
 
 class PropertyMaps:
@@ -155,19 +190,7 @@ class PropertyMaps:
             else (np.asarray(mask, bool) | ((bitmask & int(DO_NOT_USE)) != 0))
         )
         for name, value, sigma in zip(names, values, sigmas, strict=True):
-            prop = get_property(name)
-            maps[name] = NDData(
-                np.asarray(value, dtype=np.float32),
-                uncertainty=StdDevUncertainty(np.asarray(sigma, dtype=np.float32)),
-                mask=mask.copy(),
-                wcs=wcs,
-                unit=prop.unit,
-                meta={
-                    "property": name,
-                    "description": prop.description,
-                    "quantity": prop.log_label,
-                },
-            )
+            maps[name] = property_map(name, value, sigma, mask.copy(), wcs)
         return cls(maps, meta=meta, bitmask=bitmask)
 
     @property

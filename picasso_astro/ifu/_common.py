@@ -2,13 +2,11 @@
 
 import astropy.units as u
 import numpy as np
-from astropy.nddata import NDData, StdDevUncertainty
 from astropy.wcs.utils import proj_plane_pixel_area
 
 from ..exceptions import PicassoInputError
-from ..maps import PropertyMaps
+from ..maps import PropertyMaps, property_map
 from ..masks import MaskBit
-from ..properties import get_property
 
 __all__ = ["build_maps", "pixel_area_kpc2", "resolve_cosmology"]
 
@@ -56,22 +54,14 @@ def build_maps(values, errors, valid, *, wcs, covered, meta, calibrations):
     """
     maps = {}
     for name, value in values.items():
-        prop = get_property(name)
         good = valid[name] & np.isfinite(value)
-        maps[name] = NDData(
-            np.where(good, value, np.nan).astype(np.float32),
-            uncertainty=StdDevUncertainty(
-                np.where(good, errors[name], np.nan).astype(np.float32)
-            ),
-            mask=~good,
-            wcs=wcs,
-            unit=prop.unit,
-            meta={
-                "property": name,
-                "description": prop.description,
-                "quantity": prop.log_label,
-                "calibration": calibrations[name],
-            },
+        maps[name] = property_map(
+            name,
+            np.where(good, value, np.nan),
+            np.where(good, errors[name], np.nan),
+            ~good,
+            wcs,
+            calibration=calibrations[name],
         )
     bitmask = np.where(covered, 0, int(MaskBit.OFF_IMAGE))
     # "model" names what made the maps, as for predictions (plot titles, FITS).

@@ -2,6 +2,7 @@
 
 import click
 
+from .._cli_ifu_options import calibration_option, drpall_option
 from ..exceptions import PicassoInputError
 
 __all__ = ["main"]
@@ -180,19 +181,8 @@ frames (a directory of the galaxy's SDSS frames) or run, camcol, field
 )
 @click.option("--size", type=int, default=128, show_default=True, help="Pixels.")
 @click.option("--shard-size", type=int, default=64, show_default=True)
-@click.option(
-    "--drpall",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="MaNGA drpall/drpcomplete table: the galaxies' redshifts.",
-)
-@click.option(
-    "--calibration",
-    type=click.Choice(["M13", "PP04"]),
-    default="M13",
-    show_default=True,
-    help="O/H calibration of MaNGA lines.",
-)
+@drpall_option
+@calibration_option
 @click.option("--background/--no-background", default=True, show_default=True)
 @click.option("--match-psf/--no-match-psf", default=True, show_default=True)
 @click.option("--mask-sources/--no-mask-sources", default=True, show_default=True)
