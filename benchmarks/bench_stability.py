@@ -20,8 +20,9 @@ import torch
 
 from picasso_astro._options import LEGACY_PREPARATION
 from picasso_astro.hub import load_model
+from picasso_astro.masks import DO_NOT_USE
 from picasso_astro.preprocess import prepare_target, to_model_input
-from picasso_astro.training.mocks import galaxy_seed, make_mock
+from picasso_astro.training.mocks import GENERATOR_VERSION, galaxy_seed, make_mock
 
 SHIFT = 16
 CENTRE = 64
@@ -41,12 +42,13 @@ def crop(images, y0, x0, size):
 
 
 def maps_of(model, images, options):
+    """Predicted values and the target's own pixels (the maps' footprint)."""
     prepared = prepare_target(images, options=options, name="stability")
     cube, mask = prepared.cube()
     x = torch.from_numpy(to_model_input(cube, mask, softening=model.config.softening))
     with torch.no_grad():
         value, _ = model.network.predict(x[None])
-    return value[0].numpy()
+    return value[0].numpy(), (prepared.bitmask & int(DO_NOT_USE)) == 0
 
 
 def main():
@@ -69,29 +71,45 @@ def main():
         f"{half} px shifted by {SHIFT}": (size - half) // 2 + SHIFT,
     }
     changes = {case: [] for case in cases}
+    kept = {case: [] for case in cases}
     for index in range(args.n):
         mock = make_mock(galaxy_seed(args.seed, index), size=size)
-        reference = maps_of(model, mock.images, options)
-        ref_centre = reference[:, start : start + CENTRE, start : start + CENTRE]
+        reference, ref_own = maps_of(model, mock.images, options)
+        window = (slice(start, start + CENTRE), slice(start, start + CENTRE))
+        ref_centre, ref_own = reference[(..., *window)], ref_own[window]
         for case, offset in cases.items():
             y0 = x0 = offset
-            values = maps_of(model, crop(mock.images, y0, x0, half), options)
-            inner = values[
-                :, start - y0 : start - y0 + CENTRE, start - x0 : start - x0 + CENTRE
-            ]
-            changes[case].append(inner - ref_centre)
+            values, own = maps_of(model, crop(mock.images, y0, x0, half), options)
+            inner = (
+                slice(start - y0, start - y0 + CENTRE),
+                slice(start - x0, start - x0 + CENTRE),
+            )
+            changes[case].append(values[(..., *inner)] - ref_centre)
+            kept[case].append((ref_own, own[inner]))
     steps = [k for k, v in options.recorded().items() if v is True]
     print(
-        f"model {model.config.name} {model.config.revision}, {args.n} mocks, "
-        f"preparation: {', '.join(steps) or 'none'}"
+        f"model {model.config.name} {model.config.revision}, {args.n} mocks "
+        f"(generator {GENERATOR_VERSION}), preparation: {', '.join(steps) or 'none'}"
     )
     for case, diffs in changes.items():
         diffs = np.stack(diffs)  # (n, properties, 64, 64)
-        print(f"central {CENTRE} x {CENTRE} px, {case}:")
+        before = np.stack([a for a, _ in kept[case]])
+        after = np.stack([b for _, b in kept[case]])
+        both = before & after
+        flipped = np.sum(before != after) / max(np.sum(before | after), 1)
+        print(
+            f"central {CENTRE} x {CENTRE} px, {case}: rms and largest change over "
+            f"all pixels | over the target's pixels in both maps "
+            f"({flipped:.1%} of the target's pixels in one map only)"
+        )
         for p, name in enumerate(model.property_names):
             d = diffs[:, p]
-            rms = float(np.sqrt(np.mean(d**2)))
-            print(f"  {name:<20} rms {rms:.3f} dex, max {np.abs(d).max():.2f} dex")
+            own = d[both]
+            print(
+                f"  {name:<20} rms {np.sqrt(np.mean(d**2)):.3f} dex, max "
+                f"{np.abs(d).max():.2f} | rms {np.sqrt(np.mean(own**2)):.3f} dex, "
+                f"max {np.abs(own).max():.2f}"
+            )
 
 
 if __name__ == "__main__":

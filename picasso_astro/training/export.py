@@ -11,7 +11,13 @@ import tempfile
 from pathlib import Path
 
 from ..exceptions import PicassoInputError
-from ..hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_model
+from ..hub import (
+    CARD_NAME,
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    load_model_directory,
+    save_model,
+)
 from ._checkpoint import model_from_checkpoint
 
 __all__ = [
@@ -236,6 +242,22 @@ def _summary(metrics):
     return {"properties": keep, "baseline": metrics.get("baseline")}
 
 
+def _finished_model(run_dir, state):
+    """Return the model ``fit`` wrote at the end of the checkpointed run, if any.
+
+    It carries what the checkpoint does not: the uncertainty scales fitted on
+    the validation galaxies.
+    """
+    final = Path(run_dir) / "model"
+    if not (final / WEIGHTS_NAME).is_file():
+        return None
+    model = load_model_directory(final)
+    training = model.config.provenance.get("training", {})
+    if training.get("global_step") != state.get("global_step"):
+        return None  # written by an earlier end of the run
+    return model
+
+
 def export_run(
     run_dir, out_dir, *, metrics=None, name=None, revision=None, overwrite=False
 ):
@@ -244,8 +266,9 @@ def export_run(
     Parameters
     ----------
     run_dir : str or `~pathlib.Path`
-        A run directory of `~picasso_astro.training.trainer.fit` (its
-        checkpoint is read).
+        A run directory of `~picasso_astro.training.trainer.fit`: the model
+        it wrote at the end (with its fitted uncertainty scales), else the
+        weights of its last checkpoint.
     out_dir : str or `~pathlib.Path`
         Where ``config.json``, ``model.safetensors`` and ``README.md`` go.
     metrics : dict or path-like, optional
@@ -261,6 +284,9 @@ def export_run(
     out_dir : `~pathlib.Path`
     """
     model, state = model_from_checkpoint(run_dir)
+    finished = _finished_model(run_dir, state)
+    if finished is not None:
+        model = finished
     if isinstance(metrics, str | os.PathLike):
         try:
             metrics = json.loads(Path(metrics).read_text())

@@ -85,6 +85,21 @@ def test_export_writes_the_hub_layout_with_a_model_card(run, tmp_path):
         export_run(run, out)
 
 
+def test_export_keeps_the_fitted_uncertainty_scales(run, tmp_path):
+    finished = load_model(run / "model")
+    scales = {
+        name: spec["sigma_scale"]
+        for name, spec in finished.config.properties.items()
+        if "sigma_scale" in spec
+    }
+    assert scales  # fitted at the end of the run
+    exported = load_model(export_run(run, tmp_path / "hub", revision="v2"))
+    for name, scale in scales.items():
+        assert exported.config.properties[name]["sigma_scale"] == scale
+        assert exported.network.heads[name].sigma_scale == scale
+    assert exported.revision == "v2"
+
+
 def test_export_needs_a_run(tmp_path):
     with pytest.raises(PicassoInputError, match="no checkpoint"):
         export_run(tmp_path, tmp_path / "hub")
