@@ -18,7 +18,7 @@ from ..hub import (
     load_model_directory,
     save_model,
 )
-from ._checkpoint import model_from_checkpoint
+from ._checkpoint import CHECKPOINT_STATE, model_from_checkpoint
 
 __all__ = [
     "HUB_FILES",
@@ -242,18 +242,20 @@ def _summary(metrics):
     return {"properties": keep, "baseline": metrics.get("baseline")}
 
 
-def _finished_model(run_dir, state):
+def _finished_model(run_dir):
     """Return the model ``fit`` wrote at the end of the checkpointed run, if any.
 
     It carries what the checkpoint does not: the uncertainty scales fitted on
     the validation galaxies.
     """
     final = Path(run_dir) / "model"
-    if not (final / WEIGHTS_NAME).is_file():
+    state_file = Path(run_dir) / CHECKPOINT_STATE
+    if not (final / WEIGHTS_NAME).is_file() or not state_file.is_file():
         return None
     model = load_model_directory(final)
     training = model.config.provenance.get("training", {})
-    if training.get("global_step") != state.get("global_step"):
+    step = json.loads(state_file.read_text()).get("global_step")
+    if training.get("global_step") != step:
         return None  # written by an earlier end of the run
     return model
 
@@ -283,10 +285,18 @@ def export_run(
     -------
     out_dir : `~pathlib.Path`
     """
-    model, state = model_from_checkpoint(run_dir)
-    finished = _finished_model(run_dir, state)
-    if finished is not None:
-        model = finished
+    model = _finished_model(run_dir)
+    if model is None:
+        model, state = model_from_checkpoint(run_dir)
+        model.config.provenance.setdefault(
+            "training",
+            {
+                "data": state.get("data", ""),
+                "recipe": state.get("train_config", {}),
+                "epochs_done": state.get("epoch"),
+                "global_step": state.get("global_step"),
+            },
+        )
     if isinstance(metrics, str | os.PathLike):
         try:
             metrics = json.loads(Path(metrics).read_text())
@@ -297,15 +307,6 @@ def export_run(
         model.config.name = name
     if revision:
         model.config.revision = revision
-    model.config.provenance.setdefault(
-        "training",
-        {
-            "data": state.get("data", ""),
-            "recipe": state.get("train_config", {}),
-            "epochs_done": state.get("epoch"),
-            "global_step": state.get("global_step"),
-        },
-    )
     return write_model(model, out_dir, metrics=metrics, overwrite=overwrite)
 
 

@@ -62,14 +62,6 @@ __all__ = [
 ]
 
 
-def _freeze(network, parts):
-    """Stop the gradients of the modules of ``parts`` (`FREEZABLE`)."""
-    modules = {name for part in parts for name in FREEZABLE[part]}
-    for name, param in network.named_parameters():
-        if name.split(".", 1)[0] in modules:
-            param.requires_grad_(False)
-
-
 @dataclass
 class TrainConfig:
     """The training recipe.
@@ -190,6 +182,14 @@ FREEZABLE = {
     "decoder": ("upsample", "decoder"),
     "heads": ("heads",),
 }
+
+
+def _freeze(network, parts):
+    """Stop the gradients of the modules of ``parts`` (`FREEZABLE`)."""
+    modules = {name for part in parts for name in FREEZABLE[part]}
+    for name, param in network.named_parameters():
+        if name.split(".", 1)[0] in modules:
+            param.requires_grad_(False)
 
 
 def _start_from(initial_model, model_config):
@@ -722,7 +722,6 @@ def fit(
             "n_val": len(val_idx),
         },
     }
-
     model_out = PicassoModel(network.cpu(), result_config, source=str(out_dir))
     if rank == 0 and end_epoch >= tcfg.epochs:
         if val_idx:

@@ -18,8 +18,8 @@ from scipy import ndimage
 from ... import _psf
 from ..._sources import detect
 from ...exceptions import PicassoInputError
-from ...images import BANDS, PIXEL_SCALE, TYPICAL_FWHM, BandImage
-from ...sdss import find_frames, read_frame, read_psfield
+from ...images import BANDS, TYPICAL_FWHM, BandImage
+from ...sdss import find_frames
 from . import _camera as cam
 from ._observe import owner_map
 
@@ -47,33 +47,29 @@ class _Field:
 
     def __init__(self, field_id, sdss_field):
         self.id = field_id
-        psfield = sdss_field.psfield
-        psfield = read_psfield(psfield) if psfield is not None else None
-        self.frames = {
-            band: read_frame(sdss_field.paths[band], psfield=psfield) for band in BANDS
-        }
+        self.frames = sdss_field.images()
         self.psf, self.fwhm = {}, {}
         for band, frame in self.frames.items():
-            psf, fwhm = frame.psf, frame.psf_fwhm
-            if psf is None:
-                try:
-                    psf, fwhm, _ = _psf.estimate_psf(frame)
-                except PicassoInputError:
-                    fwhm = TYPICAL_FWHM
-                    psf = _psf.gaussian_psf(fwhm / PIXEL_SCALE, PSF_SIZE)
-            self.psf[band] = _psf.normalize_psf(_psf.resize_odd(psf, PSF_SIZE))
-            self.fwhm[band] = float(fwhm)
+            psf, fwhm, _ = _psf.psf_for_band(
+                frame,
+                psfield=sdss_field.psfield_data(),
+                fallback_fwhm=TYPICAL_FWHM,
+                size=PSF_SIZE,
+            )
+            self.psf[band] = _psf.normalize_psf(psf)
+            self.fwhm[band] = fwhm
+        self.bad = {band: frame.bad_pixels() for band, frame in self.frames.items()}
         r = self.frames["r"]
         segm, _ = detect(
             r.data,
             r.noise,
             nsigma=DETECT_NSIGMA,
             npixels=DETECT_NPIXELS,
-            mask=r.bad_pixels(),
+            mask=self.bad["r"],
         )
         sources = np.zeros(r.shape, dtype=bool) if segm is None else segm.data > 0
         self.sources = ndimage.binary_dilation(sources, iterations=DETECT_GROW)
-        self.sources |= r.bad_pixels()
+        self.sources |= self.bad["r"]
         # Distance of each pixel to the nearest source: blank-sky centres.
         self.clearance = ndimage.distance_transform_edt(~self.sources).astype(
             np.float32
@@ -229,9 +225,7 @@ class SkyFrames:
             noise = np.sqrt(frame.noise[window] ** 2 + source_variance)
             sky = frame.meta["sky"][window]
             counts = (real + sky) / frame.meta["calib"][window[1]]
-            mask = frame.bad_pixels()[window] | (
-                counts >= frame.meta["saturation_counts"]
-            )
+            mask = field.bad[band][window] | (counts >= frame.meta["saturation_counts"])
             params[f"seeing_{band}"] = field.fwhm[band]
             params[f"sky_noise_{band}"] = field.sky_noise[band]
             params[f"sky_level_{band}"] = float(np.median(sky))
