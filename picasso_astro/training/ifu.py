@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._psf import resize_odd
 from ..exceptions import PicassoInputError
 from ..ifu import read_ifu
 from ..ifu._resample import linear, logarithm, resample_exact
@@ -87,21 +88,12 @@ def truth_on_grid(truth, wcs, shape):
 
 
 def _fit_psf(psf, size=PSF_SIZE):
-    """Centre-crop or pad a PSF image to ``size`` x ``size``, summing to one."""
-    out = np.zeros((size, size), np.float32)
+    """Return the PSF at the dataset's size, summing to one (a point if unknown)."""
     if psf is None:
+        out = np.zeros((size, size), np.float32)
         out[size // 2, size // 2] = 1.0
         return out
-    psf = np.asarray(psf, float)
-    ny, nx = psf.shape
-    cy, cx = ny // 2, nx // 2
-    half = size // 2
-    y0, x0 = max(cy - half, 0), max(cx - half, 0)
-    cut = psf[y0 : min(cy + half + 1, ny), x0 : min(cx + half + 1, nx)]
-    oy, ox = half - (cy - y0), half - (cx - x0)
-    out[oy : oy + cut.shape[0], ox : ox + cut.shape[1]] = cut
-    total = out.sum()
-    return out / total if total > 0 else out
+    return resize_odd(psf, size).astype(np.float32)
 
 
 def _noise_levels(prepared, cube):
@@ -219,9 +211,9 @@ def _galaxy_images(galaxy, truth):
     ny, nx = truth.shape
     centre = truth.wcs.celestial.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
     for field in find_frames(frames).values():
-        images = field.images()
-        if images["r"].wcs.footprint_contains(centre):
-            return images, field.psfield_data()
+        wcs, _ = field.geometry()  # from the header: frames are read once found
+        if wcs.footprint_contains(centre):
+            return field.images(), field.psfield_data()
     msg = (
         f"{truth.meta.get('galaxy', 'a galaxy')}: no frame in {frames} covers the "
         f"IFU's field at RA {centre.ra.deg:.5f}, Dec {centre.dec.deg:.5f}; fetch "
