@@ -15,14 +15,13 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.convolution import Gaussian2DKernel, convolve
-from astropy.nddata import NDData, StdDevUncertainty
 from astropy.stats import gaussian_fwhm_to_sigma, mad_std
 from astropy.table import QTable
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..exceptions import AssumedPSFWarning, PicassoInputError
 from ..images import TYPICAL_FWHM
-from ..maps import PropertyMaps, _colorbar_label, _plot_title, _pyplot
+from ..maps import PropertyMaps, _colorbar_label, _plot_title, _pyplot, property_map
 from ..masks import DO_NOT_USE, MaskBit
 from ..properties import get_property
 from ._read import read_ifu
@@ -281,8 +280,12 @@ def compare(
             )
             truth_error = _smooth(truth_error, truth_bad, sigma_ifu, ifu.wcs)
         both = ~pred_bad & ~truth_bad
-        pred_maps[name] = _nddata(pred_value, error, ~both, ifu.wcs, prop)
-        ifu_maps[name] = _nddata(truth_value, truth_error, ~both, ifu.wcs, prop)
+        pred_maps[name] = property_map(
+            name, np.where(both, pred_value, np.nan), error, ~both, ifu.wcs
+        )
+        ifu_maps[name] = property_map(
+            name, np.where(both, truth_value, np.nan), truth_error, ~both, ifu.wcs
+        )
         rows.append(
             _statistics(name, pred_value, error, truth_value, truth_error, both)
         )
@@ -323,17 +326,6 @@ def compare(
         predicted=PropertyMaps(pred_maps, meta=dict(predicted.meta), bitmask=bitmask),
         ifu=PropertyMaps(ifu_maps, meta=dict(ifu.meta), bitmask=ifu.bitmask),
         meta=meta,
-    )
-
-
-def _nddata(value, error, mask, wcs, prop):
-    return NDData(
-        np.where(mask, np.nan, value).astype(np.float32),
-        uncertainty=StdDevUncertainty(np.asarray(error, np.float32)),
-        mask=np.asarray(mask, bool),
-        wcs=wcs,
-        unit=prop.unit,
-        meta={"property": prop.name, "quantity": prop.log_label},
     )
 
 
