@@ -114,6 +114,13 @@ def _fail(error):
     type=click.IntRange(1),
     help="Stop after this many epochs in this call (resume later).",
 )
+@click.option(
+    "--time-limit",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds this call may train; the run is shortened after its first "
+    "epoch to the epochs that fit, its schedule with it.",
+)
 @click.option("--name", default="picasso-mocks", show_default=True)
 @click.option("--revision", default="local", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -139,6 +146,7 @@ def fit_command(
     init_from,
     freeze,
     stop_after,
+    time_limit,
     name,
     revision,
     quiet,
@@ -195,6 +203,7 @@ def fit_command(
             device=device,
             resume=resume,
             stop_after=stop_after,
+            time_limit=time_limit,
             progress=not quiet,
             data_description=f"{Path(data).resolve().name} ({len(dataset)} galaxies)",
             initial_model=init_from,

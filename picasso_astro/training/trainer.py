@@ -231,6 +231,22 @@ class FitResult:
     out_dir: Path
 
 
+def _epochs_within(time_limit, first_epoch_seconds, start_epoch, end_epoch, device):
+    """The epoch a run can end at within ``time_limit`` seconds of this call.
+
+    Judged from the call's first epoch; never before the end of that epoch.
+    Under several processes (``device`` given) the first process decides.
+    """
+    fit = start_epoch + max(1, int(time_limit // max(first_epoch_seconds, 1e-9)))
+    if device is not None:
+        import torch.distributed as dist
+
+        decided = torch.tensor([fit], device=device)
+        dist.broadcast(decided, 0)
+        fit = int(decided)
+    return min(end_epoch, fit)
+
+
 def learning_rate(step, *, total_steps, lr, warmup_fraction, min_lr_fraction):
     """Learning rate at optimizer step ``step`` (0-based): warm-up, then cosine."""
     warmup = max(round(warmup_fraction * total_steps), 0)
@@ -412,6 +428,7 @@ def fit(
     device="auto",
     resume=False,
     stop_after=None,
+    time_limit=None,
     progress=True,
     data_description="",
     initial_model=None,
@@ -442,6 +459,11 @@ def fit(
     stop_after : int, optional
         Stop after this many epochs in this call (for time-limited jobs);
         resume later to finish.
+    time_limit : float, optional
+        Seconds this call may spend training. After its first epoch the run is
+        re-planned to the epochs that fit, and its learning-rate schedule with
+        it, so that it still ends decayed (for machines lent for a fixed time).
+        Calibration and writing the final model come on top.
     progress : bool
         Show a progress bar.
     data_description : str
@@ -607,7 +629,10 @@ def fit(
     if stop_after is not None:
         end_epoch = min(end_epoch, start_epoch + int(stop_after))
     model.train()
+    call_started = time.perf_counter()
     for epoch in range(start_epoch, end_epoch):
+        if epoch >= end_epoch:
+            break
         started = time.perf_counter()
         sampler.set_epoch(epoch)
         train_pairs.set_epoch(epoch)
@@ -671,6 +696,17 @@ def fit(
             torch.utils.data.DataLoader(train_pairs, shuffle=False, **loader_options),
             device,
         )
+        if time_limit and epoch == start_epoch:
+            end_epoch = _epochs_within(
+                time_limit,
+                time.perf_counter() - call_started,
+                start_epoch,
+                end_epoch,
+                device if distributed else None,
+            )
+            if end_epoch < tcfg.epochs:
+                tcfg.epochs = end_epoch
+                schedule["total_steps"] = steps_per_epoch * end_epoch
         if rank != 0:
             continue
         record = {
@@ -726,8 +762,9 @@ def fit(
     if rank == 0 and end_epoch >= tcfg.epochs:
         if val_idx:
             scales = calibrate_uncertainty(
-                model_out, dataset, indices=val_idx, device="cpu"
+                model_out, dataset, indices=val_idx, device=device
             )
+            model_out.network.cpu()
             result_config.provenance["training"]["sigma_scale"] = scales
         write_model(model_out, out_dir / "model", overwrite=True)
     if distributed:

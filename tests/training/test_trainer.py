@@ -489,3 +489,22 @@ def test_contaminated_pixels_carry_no_loss_weight(galaxies):
     pair = TrainingPairs(WithStars(), ["stellar_mass"])[0]
     assert np.all(pair["weight"][:, 10:14, 10:14] == 0)
     assert np.all(pair["x"][5, 10:14, 10:14] == 1)  # still an unmasked input
+
+
+def test_time_limit_shortens_the_run_and_its_schedule(galaxies, tmp_path):
+    options = {"model_config": tiny_model_config(), "device": "cpu", "progress": False}
+    config = TrainConfig(epochs=3, batch_size=4, lr=5e-3, val_fraction=0.25)
+    fit(galaxies, tmp_path / "long", train_config=config, time_limit=1e6, **options)
+    config = TrainConfig(epochs=3, batch_size=4, lr=5e-3, val_fraction=0.25)
+    result = fit(
+        galaxies, tmp_path / "short", train_config=config, time_limit=1e-6, **options
+    )
+    assert [record["epoch"] for record in result.history] == [1]
+    state, _ = load_checkpoint(tmp_path / "short")
+    assert state["train_config"]["epochs"] == 1
+    assert state["schedule"]["total_steps"] == state["global_step"]
+    training = load_model(tmp_path / "short" / "model").config.provenance["training"]
+    assert training["epochs_done"] == 1
+    assert "sigma_scale" in training  # finished: calibrated and written
+    long_state, _ = load_checkpoint(tmp_path / "long")
+    assert long_state["epoch"] == long_state["train_config"]["epochs"] == 3

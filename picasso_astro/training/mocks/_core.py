@@ -25,7 +25,7 @@ from ._lines import line_fluxes
 from ._observe import gaussian_sky
 from ._sps import birth_cloud_screen, diffuse_tau_v, dust_transmission, load_sps_table
 
-GENERATOR_VERSION = "2.0"
+GENERATOR_VERSION = "2.1"
 REDSHIFT_RANGE = (0.01, 0.25)
 #: Fraction of galaxies drawn nearby (log-uniform redshift from 0.005), where
 #: bright, resolved centres reach 10 nanomaggies per pixel and more.
