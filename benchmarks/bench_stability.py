@@ -1,7 +1,7 @@
 """Do the maps depend on the cutout? Size and shift stability of a model.
 
     python benchmarks/bench_stability.py [--model DIR] [--n 20] [--size 256]
-        [--no-preparation]
+        [--no-preparation] [--without STEP ...]
 
 Makes ``--n`` mock galaxies of ``--size`` pixels, prepares (as ``predict``
 does, with the model's recorded preparation) the whole image, its central
@@ -10,7 +10,9 @@ model on each, and prints the rms and largest change (dex) of every
 property's central 64 x 64 pixels between them. A model whose output at a
 pixel depends only on its neighbourhood changes little; model 0.1 (GroupNorm
 over the whole image) changes a lot. With ``--no-preparation`` the images go
-to the network as they are, which measures the network alone.
+to the network as they are, which measures the network alone; with
+``--without background`` (or ``match_psf``, ``mask_sources``; repeatable) one
+step of the model's preparation is left out, to find which step moves the maps.
 """
 
 import argparse
@@ -58,12 +60,19 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=31)
     parser.add_argument("--no-preparation", action="store_true")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=["background", "match_psf", "mask_sources"],
+    )
     args = parser.parse_args()
     model = load_model(args.model) if args.model else load_model()
     model.network.eval()
     options = model.config.preprocessing
     if args.no_preparation:
         options = LEGACY_PREPARATION
+    options = options.replace(dict.fromkeys(args.without, False))
     size, half = args.size, args.size // 2
     start = (size - CENTRE) // 2
     cases = {
