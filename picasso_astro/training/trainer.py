@@ -232,7 +232,7 @@ class FitResult:
 
 
 def _epochs_within(time_limit, first_epoch_seconds, start_epoch, end_epoch, device):
-    """The epoch a run can end at within ``time_limit`` seconds of this call.
+    """Return the epoch a run can end at within ``time_limit`` seconds of this call.
 
     Judged from the call's first epoch; never before the end of that epoch.
     Under several processes (``device`` given) the first process decides.
