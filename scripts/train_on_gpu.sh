@@ -67,7 +67,7 @@ EOF
 echo "mocks done after $((SECONDS - started)) s"
 
 train fit --data "$work/mocks" --out "$work/run" --device "${DEVICE:-cuda}" \
-    --workers $((cores - 2)) --time-limit "$train_seconds" --quiet "$@"
+    --workers $((cores - 2)) --in-memory --time-limit "$train_seconds" --quiet "$@"
 echo "training done after $((SECONDS - started)) s"
 
 split -b 15000000 -d "$work/run/model/model.safetensors" "$out/weights.part"

@@ -21,7 +21,7 @@ __all__ = [
 _USER_ERRORS = (PicassoInputError, PicassoModelError, FileExistsError)
 
 
-def _open_dataset(path):
+def _open_dataset(path, *, in_memory=False):
     """Open a training dataset: sharded HDF5 (mocks), or npz for small jobs."""
     path = Path(path)
     if (path / "properties.json").is_file():
@@ -30,7 +30,7 @@ def _open_dataset(path):
         return open_dataset(path)
     from .dataset import ShardedDataset
 
-    return ShardedDataset(path)
+    return ShardedDataset(path, in_memory=in_memory)
 
 
 def _fail(error):
@@ -115,6 +115,12 @@ def _fail(error):
     help="Stop after this many epochs in this call (resume later).",
 )
 @click.option(
+    "--in-memory",
+    is_flag=True,
+    help="Read the whole dataset into memory first (about 0.6 MB a 128-px "
+    "galaxy): faster loading, for GPUs.",
+)
+@click.option(
     "--time-limit",
     default=None,
     type=click.FloatRange(min=0, min_open=True),
@@ -146,6 +152,7 @@ def fit_command(
     init_from,
     freeze,
     stop_after,
+    in_memory,
     time_limit,
     name,
     revision,
@@ -158,7 +165,7 @@ def fit_command(
     from .trainer import TrainConfig, fit
 
     try:
-        dataset = _open_dataset(data)
+        dataset = _open_dataset(data, in_memory=in_memory)
         names = dataset_property_names(dataset)
         if properties and init_from:
             msg = (

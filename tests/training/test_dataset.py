@@ -71,6 +71,24 @@ def test_read_back_shapes_units_and_metadata(dataset_dir):
     data.close()
 
 
+def test_in_memory_gives_the_same_galaxies(dataset_dir):
+    with ShardedDataset(dataset_dir) as disk:
+        memory = ShardedDataset(dataset_dir, in_memory=True)
+        assert not memory._files  # nothing left open: all read
+        assert len(memory) == len(disk)
+        for index in range(len(disk)):
+            a, b = disk[index], memory[index]
+            assert a.keys() == b.keys()
+            for key in a:
+                if isinstance(a[key], np.ndarray):
+                    np.testing.assert_array_equal(b[key], a[key])
+                elif key == "params":  # NaN where a parameter does not apply
+                    np.testing.assert_equal(b[key], a[key])
+                else:
+                    assert b[key] == a[key]
+        assert len(memory.params_table()) == len(disk)
+
+
 def test_stored_galaxy_equals_a_fresh_mock_prepared(dataset_dir):
     with ShardedDataset(dataset_dir) as data:
         item = data[2]

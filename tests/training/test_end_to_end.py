@@ -55,6 +55,9 @@ def test_mocks_fit_evaluate_export_predict(tmp_path):
             2,
             "--val-fraction",
             0.25,
+            "--in-memory",
+            "--time-limit",
+            3600,
             "--quiet",
         ]
     )
