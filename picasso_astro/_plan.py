@@ -15,6 +15,7 @@ from .sdss import SDSSField, best_field_index, find_frames
 
 __all__ = [
     "CUTOUT_TASK_SIZE",
+    "FIELD_BACKGROUND_MIN",
     "FIELD_TASK_SIZE",
     "CutoutUnit",
     "FieldUnit",
@@ -29,6 +30,11 @@ __all__ = [
 FIELD_TASK_SIZE = 32
 #: Cutout galaxies per work unit.
 CUTOUT_TASK_SIZE = 16
+#: Galaxies of one field from which their residual background is estimated
+#: once, on the whole frames (`~picasso_astro.sdss.SDSSField.background`),
+#: rather than on each galaxy's cutout: it then costs less than the
+#: cutouts' own estimates, and is the same for all of them.
+FIELD_BACKGROUND_MIN = 16
 
 
 @dataclass
@@ -78,10 +84,17 @@ class Target:
 
 @dataclass
 class FieldUnit:
-    """All targets (`Target`) of one SDSS field."""
+    """All targets (`Target`) of one SDSS field.
+
+    ``field_background``: whether the residual background comes from the
+    whole frames (`FIELD_BACKGROUND_MIN` galaxies or more in the field's
+    part of the catalogue), kept when the unit is split or subset so that a
+    galaxy's background does not depend on how the work is divided.
+    """
 
     field: SDSSField
     targets: list = field(default_factory=list)
+    field_background: bool = False
 
     def __len__(self):
         return len(self.targets)
@@ -92,7 +105,11 @@ class FieldUnit:
 
     def subset(self, indices):
         """Return the unit with only the galaxies whose index is in ``indices``."""
-        return FieldUnit(self.field, [t for t in self.targets if t.index in indices])
+        return FieldUnit(
+            self.field,
+            [t for t in self.targets if t.index in indices],
+            self.field_background,
+        )
 
 
 @dataclass
@@ -185,6 +202,8 @@ def plan_units(inputs, targets=None, *, group_size=CUTOUT_TASK_SIZE):
             continue
         target = Target(index, name, coord, targets.radius(index))
         units[number].targets.append(target)
+    for unit in units:
+        unit.field_background = len(unit) >= FIELD_BACKGROUND_MIN
     return Plan(list(targets.names), [unit for unit in units if len(unit)], failed)
 
 
@@ -231,7 +250,11 @@ def split_units(units, size=FIELD_TASK_SIZE):
             pieces = -(-len(unit) // size)
             step = -(-len(unit) // pieces)
             split += [
-                FieldUnit(unit.field, unit.targets[start : start + step])
+                FieldUnit(
+                    unit.field,
+                    unit.targets[start : start + step],
+                    unit.field_background,
+                )
                 for start in range(0, len(unit), step)
             ]
         else:
