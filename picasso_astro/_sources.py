@@ -95,7 +95,9 @@ def estimate_background(image, *, box_size=64, filter_size=3, source_mask=None):
     noise = image.noise
     if noise is None:
         noise = np.full(image.shape, mad_std(image.data[~bad]))
-    noise = np.where(np.isfinite(noise), noise, np.nanmedian(noise))
+    finite = np.isfinite(noise)
+    if not finite.all():
+        noise = np.where(finite, noise, np.nanmedian(noise))
     # Sources are found above a first estimate of the sky, then again above
     # the first background: a sky of a few sigma is not taken for a source.
     level = _first_level(image.data, bad)
@@ -137,7 +139,7 @@ def subtract_background(
     ----------
     image : `~picasso_astro.images.BandImage`
     box_size, filter_size, source_mask
-        As for `estimate_background`.
+        As for `~picasso_astro.preprocess.estimate_background`.
     background : tuple, optional
         ``(background, info)`` already estimated (e.g. on the whole frame
         the image was cut from, and cut as it was): subtracted as it is.

@@ -29,7 +29,12 @@ from ._grid import (
 from ._memory import check_image_memory
 from ._options import PreparationOptions
 from ._psf import assumed_psf, estimate_psf, match_psfs, psf_for_band
-from ._sources import classify_sources, mask_sources, subtract_background
+from ._sources import (
+    classify_sources,
+    estimate_background,
+    mask_sources,
+    subtract_background,
+)
 from ._warnings_target import target_warnings
 from .exceptions import PicassoInputError
 from .images import BANDS
@@ -42,6 +47,7 @@ __all__ = [
     "PreparationOptions",
     "PreparedTarget",
     "align_bands",
+    "estimate_background",
     "estimate_psf",
     "frame_read_size",
     "mask_sources",

@@ -741,7 +741,7 @@ class SDSSField:
     def background(self, band):
         """Return the residual background of the band's whole frame (estimated once).
 
-        `~picasso_astro._sources.estimate_background` on the whole frame (read
+        `~picasso_astro.preprocess.estimate_background` on the whole frame (read
         whole if only some rows of it were read): one fixed tiling of the
         frame, so that every cutout of the field gets the same background on
         the pixels they share, wherever it is cut.  Kept until `clear`.

@@ -380,3 +380,21 @@ def test_bands_without_bad_pixels_align_as_with_them():
     assert g.mask[49:52, 59:62].any()
     assert not _grid.off_image(g)[49:52, 59:62].any()
     assert g.mask.sum() - _grid.off_image(g).sum() <= 4
+
+
+def test_fields_taking_their_background_whole_are_split_less(tmp_path):
+    fields = find_frames(write_field(tmp_path))
+    (fld,) = fields.values()
+    wcs, (ny, nx) = fld.geometry()
+    many = 40
+    coords = wcs.pixel_to_world(np.linspace(20, nx - 20, many), np.full(many, ny / 2))
+    (unit,) = plan_units(fields, parse_targets(coords)).units
+    # One field for two workers: split, so that both have work.
+    assert [len(u) for u in split_units([unit], 32, workers=2)] == [20, 20]
+    # As many fields as workers: each field's frames read, and their
+    # background estimated, once.
+    assert [len(u) for u in split_units([unit, unit], 32, workers=2)] == [40, 40]
+    # Without the field's background, as before.
+    (plain,) = plan_units(fields, parse_targets(coords), field_background=False).units
+    assert not plain.field_background
+    assert [len(u) for u in split_units([plain, plain], 32, workers=2)] == [20] * 4
