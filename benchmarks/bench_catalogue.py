@@ -8,6 +8,9 @@ LocalCluster.  Prints
 galaxies/s (model loading and cluster start-up excluded; reading frames,
 preprocessing, the network and writing files included) and the peak
 resident memory of the process.
+With 16 galaxies or more in a field (as with ``--per-field 40``), the
+field's residual background is estimated once on its whole frames, and a
+field is split over Dask tasks only where a worker would otherwise wait.
 
 With ``--one-per-field N``, each galaxy lies in a field of its own, as in
 spectroscopic catalogues: N fields, one galaxy at a random place in each.

@@ -59,6 +59,26 @@ def _overlap_fraction(image, reference):
     return float(np.mean(inside))
 
 
+def _mapping(image, reference):
+    """Return `~picasso_astro._resample.pixel_map` when it lies wholly on ``image``.
+
+    None otherwise (then the overlap of the two images is checked first).
+    """
+    try:
+        coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
+    except Exception:  # any trouble: the overlap check and its message first
+        return None
+    ny, nx = image.shape
+    inside = (
+        np.all(np.isfinite(coords))
+        and coords[0].min() >= -0.5
+        and coords[0].max() <= ny - 0.5
+        and coords[1].min() >= -0.5
+        and coords[1].max() <= nx - 0.5
+    )
+    return coords if inside else None
+
+
 def align_bands(images, *, reference_band="r"):
     """Put every band on the pixel grid of the reference band.
 
@@ -97,28 +117,36 @@ def align_bands(images, *, reference_band="r"):
                 "so they cannot be aligned; give cutouts with celestial WCS headers"
             )
             raise PicassoInputError(msg)
-        overlap = _overlap_fraction(image, reference)
-        if overlap < MIN_OVERLAP:
-            msg = (
-                f"the {band}-band image covers only {overlap:.0%} of the "
-                f"{reference_band}-band image's sky: the bands are not cutouts of the "
-                "same galaxy; check that the files belong together"
-            )
-            raise PicassoInputError(msg)
-        coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
+        coords = _mapping(image, reference)
+        if coords is None:
+            overlap = _overlap_fraction(image, reference)
+            if overlap < MIN_OVERLAP:
+                msg = (
+                    f"the {band}-band image covers only {overlap:.0%} of the "
+                    f"{reference_band}-band image's sky: the bands are not cutouts "
+                    "of the same galaxy; check that the files belong together"
+                )
+                raise PicassoInputError(msg)
+            coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
+        # Planes with nothing to say (no bad pixel, nothing off the image)
+        # are not resampled: they would give nothing but NaN off the grid.
         bad = image.bad_pixels()
-        arrays = [
-            np.where(bad, 0.0, image.data),
-            bad.astype(np.float32),
-            off_image(image).astype(np.float32),
-        ]
+        off_in = off_image(image)
+        planes = {"data": np.where(bad, 0.0, image.data)}
+        if bad.any():
+            planes["bad"] = bad.astype(np.float32)
+        if off_in.any():
+            planes["off"] = off_in.astype(np.float32)
         if image.noise is not None:
-            arrays.append(image.noise)
-        data, touched, off, *noise = _resample.resample(arrays, coords)
-        mask = ~np.isfinite(data) | (touched > 0)
-        noise = noise[0] if noise else None
+            planes["noise"] = image.noise
+        resampled = _resample.resample(list(planes.values()), coords)
+        out = dict(zip(planes, resampled, strict=True))
+        data = out["data"]
+        outside = ~np.isfinite(data)
+        mask = outside | (out["bad"] > 0) if "bad" in out else outside
+        noise = out.get("noise")
         meta = dict(image.meta, reprojected_to=reference_band)
-        meta[OFF_IMAGE] = ~np.isfinite(off) | (off > 0)
+        meta[OFF_IMAGE] = outside | (out["off"] > 0) if "off" in out else outside
         aligned[band] = image.replace(
             data=np.where(mask, np.nan, data),
             wcs=reference.wcs,
@@ -208,8 +236,12 @@ def _check_window(image, data):
         raise ValueError(msg)
 
 
-def _cut(image, position, size, *, meta_extra=None):
-    """Cutout2D of every plane of a BandImage; outside the frame is masked."""
+def _cut(image, position, size, *, meta_extra=None, background=None):
+    """Cutout2D of every plane of a BandImage; outside the frame is masked.
+
+    ``background``, an array on the image's grid, is cut as the data are and
+    subtracted from them.
+    """
     window = image.meta.get("frame_rows") is not None
     data = Cutout2D(
         image.data,
@@ -235,6 +267,8 @@ def _cut(image, position, size, *, meta_extra=None):
     if image.mask is not None:
         mask |= plane(image.mask, True)
     noise = plane(image.noise, np.nan) if image.noise is not None else None
+    if background is not None:
+        data.data -= plane(np.asarray(background, np.float32), np.nan)
     meta = {
         k: v
         for k, v in image.meta.items()
@@ -251,7 +285,15 @@ def _cut(image, position, size, *, meta_extra=None):
     return cut, data
 
 
-def cutout_bands(images, position, size, *, reference_band="r", margin=BAND_MARGIN):
+def cutout_bands(
+    images,
+    position,
+    size,
+    *,
+    reference_band="r",
+    margin=BAND_MARGIN,
+    backgrounds=None,
+):
     """Cut all bands around a position and put them on the reference band's grid.
 
     The reference band is cut with `~astropy.nddata.Cutout2D` in
@@ -270,6 +312,10 @@ def cutout_bands(images, position, size, *, reference_band="r", margin=BAND_MARG
     reference_band : str
     margin : int
         Extra pixels cut around the non-reference bands before reprojection.
+    backgrounds : dict of str to 2D `~numpy.ndarray`, optional
+        A background per band on its image's grid (a whole frame's,
+        `~picasso_astro.sdss.SDSSField.background`): cut with the data and
+        subtracted from them before they are put on the reference grid.
 
     Returns
     -------
@@ -282,8 +328,11 @@ def cutout_bands(images, position, size, *, reference_band="r", margin=BAND_MARG
         msg = "the reference band has no WCS: cutouts around sky positions need one"
         raise PicassoInputError(msg)
     cuts = {}
+    backgrounds = backgrounds or {}
     try:
-        ref_cut, _ = _cut(reference, position, size)
+        ref_cut, _ = _cut(
+            reference, position, size, background=backgrounds.get(reference_band)
+        )
     except NoOverlapError:
         ref_cut = None
     if ref_cut is None or ref_cut.mask.all():
@@ -297,7 +346,12 @@ def cutout_bands(images, position, size, *, reference_band="r", margin=BAND_MARG
             cuts[band] = ref_cut
         else:
             try:
-                cuts[band], _ = _cut(image, position, size + 2 * margin)
+                cuts[band], _ = _cut(
+                    image,
+                    position,
+                    size + 2 * margin,
+                    background=backgrounds.get(band),
+                )
             except NoOverlapError:
                 msg = (
                     f"the {band}-band image does not cover position "

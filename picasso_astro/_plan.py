@@ -15,6 +15,8 @@ from .sdss import SDSSField, best_field_index, find_frames
 
 __all__ = [
     "CUTOUT_TASK_SIZE",
+    "FIELD_BACKGROUND_MIN",
+    "FIELD_BACKGROUND_TASK_SIZE",
     "FIELD_TASK_SIZE",
     "CutoutUnit",
     "FieldUnit",
@@ -29,6 +31,15 @@ __all__ = [
 FIELD_TASK_SIZE = 32
 #: Cutout galaxies per work unit.
 CUTOUT_TASK_SIZE = 16
+#: Galaxies of one field from which their residual background is estimated
+#: once, on the whole frames (`~picasso_astro.sdss.SDSSField.background`),
+#: rather than on each galaxy's cutout: it then costs less than the
+#: cutouts' own estimates, and is the same for all of them.
+FIELD_BACKGROUND_MIN = 16
+#: Galaxies per Dask task of such a field when there are already tasks
+#: enough for every worker: each task of the field estimates its background
+#: again (and reads its frames again), so it is split less.
+FIELD_BACKGROUND_TASK_SIZE = 128
 
 
 @dataclass
@@ -78,10 +89,17 @@ class Target:
 
 @dataclass
 class FieldUnit:
-    """All targets (`Target`) of one SDSS field."""
+    """All targets (`Target`) of one SDSS field.
+
+    ``field_background``: whether the residual background comes from the
+    whole frames (`FIELD_BACKGROUND_MIN` galaxies or more in the field's
+    part of the catalogue), kept when the unit is split or subset so that a
+    galaxy's background does not depend on how the work is divided.
+    """
 
     field: SDSSField
     targets: list = field(default_factory=list)
+    field_background: bool = False
 
     def __len__(self):
         return len(self.targets)
@@ -92,7 +110,11 @@ class FieldUnit:
 
     def subset(self, indices):
         """Return the unit with only the galaxies whose index is in ``indices``."""
-        return FieldUnit(self.field, [t for t in self.targets if t.index in indices])
+        return FieldUnit(
+            self.field,
+            [t for t in self.targets if t.index in indices],
+            self.field_background,
+        )
 
 
 @dataclass
@@ -154,7 +176,9 @@ def _readable_fields(frames):
     return readable, unreadable
 
 
-def plan_units(inputs, targets=None, *, group_size=CUTOUT_TASK_SIZE):
+def plan_units(
+    inputs, targets=None, *, group_size=CUTOUT_TASK_SIZE, field_background=True
+):
     """Split the input into work units.
 
     Parameters
@@ -165,6 +189,10 @@ def plan_units(inputs, targets=None, *, group_size=CUTOUT_TASK_SIZE):
         Parsed targets for frames; None for cutouts.
     group_size : int
         Cutout galaxies per unit.
+    field_background : bool
+        Whether fields of `FIELD_BACKGROUND_MIN` targets or more take their
+        residual background from their whole frames (False when the
+        background is not subtracted at all).
 
     Returns
     -------
@@ -185,6 +213,8 @@ def plan_units(inputs, targets=None, *, group_size=CUTOUT_TASK_SIZE):
             continue
         target = Target(index, name, coord, targets.radius(index))
         units[number].targets.append(target)
+    for unit in units:
+        unit.field_background = field_background and len(unit) >= FIELD_BACKGROUND_MIN
     return Plan(list(targets.names), [unit for unit in units if len(unit)], failed)
 
 
@@ -223,15 +253,40 @@ def _plan_cutouts(inputs, group_size):
     return Plan(names, units, failed)
 
 
-def split_units(units, size=FIELD_TASK_SIZE):
-    """Split field units of more than ``size`` galaxies into several."""
+def split_units(units, size=FIELD_TASK_SIZE, *, workers=None):
+    """Split field units of more than ``size`` galaxies into several.
+
+    Parameters
+    ----------
+    units : list
+    size : int
+        Most galaxies of a field per unit.
+    workers : int, optional
+        Worker threads.  When there are at least as many units as workers,
+        fields that take their background whole (``field_background``) are
+        split in units of up to `FIELD_BACKGROUND_TASK_SIZE` galaxies only:
+        every unit of a field reads its frames and estimates their background
+        again, which pays only where a worker would otherwise wait.
+
+    Returns
+    -------
+    units : list
+    """
+    enough = workers is not None and len(units) >= workers
     split = []
     for unit in units:
-        if isinstance(unit, FieldUnit) and len(unit) > size:
-            pieces = -(-len(unit) // size)
+        limit = size
+        if enough and isinstance(unit, FieldUnit) and unit.field_background:
+            limit = max(size, FIELD_BACKGROUND_TASK_SIZE)
+        if isinstance(unit, FieldUnit) and len(unit) > limit:
+            pieces = -(-len(unit) // limit)
             step = -(-len(unit) // pieces)
             split += [
-                FieldUnit(unit.field, unit.targets[start : start + step])
+                FieldUnit(
+                    unit.field,
+                    unit.targets[start : start + step],
+                    unit.field_background,
+                )
                 for start in range(0, len(unit), step)
             ]
         else:

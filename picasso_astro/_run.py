@@ -106,7 +106,12 @@ def start_run(
     options = preparation_for(loaded, overrides)
     if parsed is not None:
         _check_radii_used(parsed, loaded, options)
-    plan = plan_units(inputs, parsed, group_size=CUTOUT_TASK_SIZE)
+    plan = plan_units(
+        inputs,
+        parsed,
+        group_size=CUTOUT_TASK_SIZE,
+        field_background=options.background,
+    )
     if select is not None:
         plan = plan.select(select(plan.names, loaded.property_names))
 
@@ -137,7 +142,8 @@ def start_run(
             "output_dir": None if output_dir is None else str(output_dir),
         }
         # Several tasks per crowded field, so that every worker has work.
-        units = split_units(plan.units, FIELD_TASK_SIZE)
+        workers = sum(client.nthreads().values()) or 1
+        units = split_units(plan.units, FIELD_TASK_SIZE, workers=workers)
         yield from distributed_outcomes(client, units, loaded, run_options)
 
     return (local() if client is None else distributed()), plan.total

@@ -97,15 +97,18 @@ def _field_region(unit, config, options):
     return SkyCoord(coords), max(sizes)
 
 
-def _field_payload(fld, target, config, options, around):
+def _field_payload(fld, target, config, options, around, field_background):
+    # The field's background is estimated on whole frames, read whole.
+    backgrounds = fld.backgrounds() if field_background else None
     prepared = prepare_target(
-        fld.images(around=around),
+        fld.images(around=None if field_background else around),
         target.coord,
         size=options.cutout_or(config.cutout),
         options=options,
         name=target.name,
         half_light_radius=target.half_light_radius,
         psfield=fld.psfield_data(),
+        backgrounds=backgrounds,
     )
     prepared.steps["field"] = fld.name
     sources = [str(fld.paths[band]) for band in fld.bands]
@@ -122,7 +125,9 @@ def unit_items(unit, config, options):
         Gives the cutout size and input scaling.
     options : `~picasso_astro.preprocess.PreparationOptions`
 
-    A field's frames are freed once its last galaxy is prepared.
+    A field's frames (and their background, when the unit's galaxies take
+    it from the whole frames: ``unit.field_background``) are freed once its
+    last galaxy is prepared.
     """
     if isinstance(unit, CutoutUnit):
         for index, source in unit.galaxies:
@@ -134,7 +139,8 @@ def unit_items(unit, config, options):
             )
         return
     fld = unit.field
-    around = _field_region(unit, config, options)
+    field_background = unit.field_background and options.background
+    around = None if field_background else _field_region(unit, config, options)
     try:
         for target in unit.targets:
             yield _Item(
@@ -142,7 +148,7 @@ def unit_items(unit, config, options):
                 target.name,
                 fld.name,
                 lambda target=target: _field_payload(
-                    fld, target, config, options, around
+                    fld, target, config, options, around, field_background
                 ),
             )
     finally:

@@ -29,7 +29,12 @@ from ._grid import (
 from ._memory import check_image_memory
 from ._options import PreparationOptions
 from ._psf import assumed_psf, estimate_psf, match_psfs, psf_for_band
-from ._sources import classify_sources, mask_sources, subtract_background
+from ._sources import (
+    classify_sources,
+    estimate_background,
+    mask_sources,
+    subtract_background,
+)
 from ._warnings_target import target_warnings
 from .exceptions import PicassoInputError
 from .images import BANDS
@@ -42,6 +47,7 @@ __all__ = [
     "PreparationOptions",
     "PreparedTarget",
     "align_bands",
+    "estimate_background",
     "estimate_psf",
     "frame_read_size",
     "mask_sources",
@@ -217,6 +223,7 @@ def prepare_target(
     name=None,
     half_light_radius=None,
     psfield=None,
+    backgrounds=None,
     **overrides,
 ):
     """Prepare one galaxy for the model: frames, cutouts and mocks alike.
@@ -228,7 +235,9 @@ def prepare_target(
     else ``psf_fwhm``) and matching to the broadest (`match_psfs`); masking of
     stars and neighbours (`mask_sources`). On frames, the background and PSF
     matching work on a cutout ``pad`` pixels larger on each side, trimmed at
-    the end, so that edges do not bias them.
+    the end, so that edges do not bias them.  The background is estimated on
+    that cutout unless ``backgrounds`` gives it (a whole frame's, the same
+    for every galaxy of the field: `~picasso_astro.sdss.SDSSField.background`).
 
     Parameters
     ----------
@@ -248,6 +257,11 @@ def prepare_target(
         Arcsec; for the half-light size convention.
     psfield : `~picasso_astro.sdss.PSField`, str or `~pathlib.Path`, optional
         The field's psField: the PSF of every band at the target.
+    backgrounds : dict of str to tuple, optional
+        ``(background, info)`` per band, as
+        `~picasso_astro.sdss.SDSSField.background` returns them: the residual
+        background on each image's own grid, subtracted (when the
+        ``background`` option is on) instead of estimated on the cutout.
     **overrides
         Options by name (``background=False``, ``psf_fwhm=1.4``, ...),
         applied over ``options``.
@@ -273,12 +287,18 @@ def prepare_target(
         raise PicassoInputError(msg)
     if isinstance(psfield, str | Path):
         psfield = read_psfield(psfield)
+    if options.background and backgrounds is not None:
+        backgrounds = _check_backgrounds(images, backgrounds, name)
+    else:
+        backgrounds = None
     whole_image = coord is None
     if whole_image:
-        grid = _whole_image_grid(images, ref, name)
+        grid = _whole_image_grid(images, ref, name, backgrounds)
     else:
         coord = SkyCoord(coord)
-        grid = _frame_grid(images, coord, size, half_light_radius, name, options)
+        grid = _frame_grid(
+            images, coord, size, half_light_radius, name, options, backgrounds
+        )
     stamps, inner, centre, coord = grid
     name = name or target_name(coord)
     steps = {
@@ -299,7 +319,12 @@ def prepare_target(
     if options.background:
         info = {}
         for band in BANDS:
-            stamps[band], info[band] = subtract_background(stamps[band])
+            # A given background was subtracted as the bands were cut: what
+            # is left to do is its record, and bad pixels set to NaN.
+            given = None if backgrounds is None else (0.0, backgrounds[band][1])
+            stamps[band], info[band] = subtract_background(
+                stamps[band], background=given
+            )
         steps["background"] = info
     else:
         steps["background"] = False
@@ -394,6 +419,27 @@ def prepare_target(
     )
 
 
+def _check_backgrounds(images, backgrounds, name):
+    """Return ``{band: (array, info)}``, refusing one that does not fit its image."""
+    checked = {}
+    for band in BANDS:
+        entry = backgrounds.get(band)
+        if entry is None:
+            msg = f"{name or 'the target'}: backgrounds lack the {band} band"
+            raise PicassoInputError(msg)
+        array, info = entry
+        array = np.asarray(array, dtype=np.float32)
+        if array.shape != images[band].shape:
+            msg = (
+                f"{name or 'the target'}: the {band}-band background has shape "
+                f"{array.shape} but its image {images[band].shape}; give each "
+                "band's background on its image's own grid"
+            )
+            raise PicassoInputError(msg)
+        checked[band] = (array, dict(info))
+    return checked
+
+
 def _check_flux(reference, centre, name):
     """Refuse a reference band that is negative where the galaxy is."""
     data = reference.data[np.isfinite(reference.data)]
@@ -441,7 +487,7 @@ def _bitmask(images, sources, inner, ref):
     return bits
 
 
-def _whole_image_grid(images, ref, name):
+def _whole_image_grid(images, ref, name, backgrounds=None):
     """Cutouts: the reference band's grid, the target at its centre."""
     ny, nx = images[ref].shape
     if min(ny, nx) < MIN_IMAGE_SIZE:
@@ -452,6 +498,11 @@ def _whole_image_grid(images, ref, name):
         )
         raise PicassoInputError(msg)
     check_image_memory((ny, nx), name or "the images")
+    if backgrounds is not None:
+        images = {
+            band: image.replace(data=image.data - backgrounds[band][0])
+            for band, image in images.items()
+        }
     stamps = align_bands(images, reference_band=ref)
     centre = ((ny - 1) / 2, (nx - 1) / 2)
     wcs = stamps[ref].wcs
@@ -493,7 +544,7 @@ def frame_read_size(size=None, *, options=None, half_light_radius=None):
     return npix + 2 * _frame_pad(options) + 2 * BAND_MARGIN
 
 
-def _frame_grid(images, coord, size, half_light_radius, name, options):
+def _frame_grid(images, coord, size, half_light_radius, name, options, backgrounds):
     """Frames: a padded cutout around ``coord``, and the final cutout within it."""
     ref = options.reference_band
     npix = resolve_cutout_size(
@@ -509,7 +560,14 @@ def _frame_grid(images, coord, size, half_light_radius, name, options):
     pad = _frame_pad(options)
     check_image_memory((npix, npix), name or target_name(coord), pad=pad)
     stamps = cutout_bands(
-        images, coord, npix + 2 * pad, reference_band=ref, margin=BAND_MARGIN
+        images,
+        coord,
+        npix + 2 * pad,
+        reference_band=ref,
+        margin=BAND_MARGIN,
+        backgrounds=None
+        if backgrounds is None
+        else {band: array for band, (array, _) in backgrounds.items()},
     )
     # Both sizes have the same parity, so the final cutout is the padded one
     # less ``pad`` pixels on each side.

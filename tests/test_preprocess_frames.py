@@ -287,3 +287,43 @@ def test_cutout_size_conventions():
     assert resolve(half_light | {"min_size": 128}, half_light_radius=4.0) == 128
     with pytest.raises(PicassoInputError, match="half-light radius"):
         resolve(half_light)
+
+
+def test_a_fields_background_is_the_same_for_every_cutout(shared_data):
+    field = get_field(FIELD_4510)
+    images = field.images()
+    backgrounds = field.backgrounds()
+    assert backgrounds["r"][0].shape == images["r"].shape == (1489, 2048)
+    coord = GALAXIES_4510[1]
+    x, y = images["r"].wcs.world_to_pixel(coord)
+    shifted = images["r"].wcs.pixel_to_world(x + 40, y - 25)
+    plain_steps = {"match_psf": False, "mask_sources": False}
+    applied = []
+    for where, size in ((coord, 128), (shifted, 96)):
+        plain = preprocess.prepare_target(
+            images, where, size=size, background=False, **plain_steps
+        )
+        done = preprocess.prepare_target(
+            images, where, size=size, backgrounds=backgrounds, **plain_steps
+        )
+        assert done.steps["background"]["r"]["scope"] == "field"
+        corner = done.images["r"].meta["cutout_origin"]
+        applied.append((plain.images["r"].data - done.images["r"].data, corner))
+    (a, (ax, ay)), (b, (bx, by)) = applied
+    x0, y0 = max(ax, bx), max(ay, by)
+    x1, y1 = min(ax + a.shape[1], bx + 96), min(ay + a.shape[0], by + 96)
+    np.testing.assert_array_equal(
+        a[y0 - ay : y1 - ay, x0 - ax : x1 - ax], b[y0 - by : y1 - by, x0 - bx : x1 - bx]
+    )
+    # With every step on, the field's background changes the bands by a
+    # small part of their noise against the cutout's own estimate.
+    own = preprocess.prepare_target(images, coord, size=128)
+    field_wide = preprocess.prepare_target(
+        images, coord, size=128, backgrounds=backgrounds
+    )
+    own_cube, mask = own.cube()
+    cube, _ = field_wide.cube()
+    for k, band in enumerate(BANDS):
+        noise = np.nanmedian(own.images[band].noise)
+        change = (own_cube[k] - cube[k])[~mask]
+        assert np.median(np.abs(change)) < 0.2 * noise
