@@ -188,17 +188,23 @@ def test_the_field_background_removes_a_known_sky_gradient(field):
         np.testing.assert_array_equal(done.coverage, own.coverage)
 
 
-def test_cutouts_given_whole_take_the_background_given(field):
-    images, backgrounds = field
-    window = (slice(300, 400), slice(400, 500))
-    cut = {
+def _cut(images, window, **replace):
+    """Every band's image cut to ``window`` (data, WCS and noise)."""
+    return {
         b: images[b].replace(
             data=images[b].data[window],
             wcs=images[b].wcs.slice(window),
             noise=images[b].noise[window],
+            **replace,
         )
         for b in BANDS
     }
+
+
+def test_cutouts_given_whole_take_the_background_given(field):
+    images, backgrounds = field
+    window = (slice(300, 400), slice(400, 500))
+    cut = _cut(images, window)
     given = {b: (backgrounds[b][0][window], backgrounds[b][1]) for b in BANDS}
     done = prepare_target(cut, backgrounds=given, **PLAIN)
     subtracted = {b: cut[b].replace(data=cut[b].data - given[b][0]) for b in BANDS}
@@ -356,15 +362,7 @@ def test_a_sky_seed_from_a_sample_of_a_whole_frame():
 def test_bands_without_bad_pixels_align_as_with_them():
     images = frames(seed=3)
     window = (slice(200, 300), slice(300, 420))
-    cut = {
-        b: images[b].replace(
-            data=images[b].data[window],
-            wcs=images[b].wcs.slice(window),
-            noise=images[b].noise[window],
-            mask=np.zeros((100, 120), bool),
-        )
-        for b in BANDS
-    }
+    cut = _cut(images, window, mask=np.zeros((100, 120), bool))
     # One bad pixel in g: only g's mask has it (and its neighbours).
     mask = np.zeros((100, 120), bool)
     mask[50, 60] = True

@@ -145,7 +145,9 @@ def test_cli_fit_evaluate_export(tmp_path, monkeypatch):
     galaxies = SyntheticGalaxies(n=8, size=32, seed=2)
     data = write_npz_dataset(tmp_path / "data", galaxies.items, galaxies.property_names)
     # Independent of which dataset module is present: use the npz reader.
-    monkeypatch.setattr(_cli_train, "_open_dataset", open_dataset)
+    monkeypatch.setattr(
+        _cli_train, "_open_dataset", lambda path, **_: open_dataset(path)
+    )
     runner = CliRunner()
     run = tmp_path / "run"
     common = ["--data", str(data), "--device", "cpu", "--quiet"]
