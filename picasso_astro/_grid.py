@@ -314,7 +314,7 @@ def cutout_bands(
         Extra pixels cut around the non-reference bands before reprojection.
     backgrounds : dict of str to 2D `~numpy.ndarray`, optional
         A background per band on its image's grid (a whole frame's,
-        `~picasso_astro.sdss.SDSSField.background`): cut with the data and
+        `~picasso_astro.preprocess.field_backgrounds`): cut with the data and
         subtracted from them before they are put on the reference grid.
 
     Returns

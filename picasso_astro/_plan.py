@@ -32,7 +32,7 @@ FIELD_TASK_SIZE = 32
 #: Cutout galaxies per work unit.
 CUTOUT_TASK_SIZE = 16
 #: Galaxies of one field from which their residual background is estimated
-#: once, on the whole frames (`~picasso_astro.sdss.SDSSField.background`),
+#: once, on the whole frames (`~picasso_astro.preprocess.field_backgrounds`),
 #: rather than on each galaxy's cutout: it then costs less than the
 #: cutouts' own estimates, and is the same for all of them.
 FIELD_BACKGROUND_MIN = 16

@@ -71,7 +71,7 @@ def estimate_background(image, *, box_size=64, filter_size=3, source_mask=None):
     Sources are detected (2 sigma, dilated) and masked before the background
     is estimated, so that galaxy light is not taken for sky.  The mesh of
     boxes starts at the image's first pixel: on a whole frame
-    (`~picasso_astro.sdss.SDSSField.background`) it is one fixed tiling, so
+    (`~picasso_astro.preprocess.field_backgrounds`) it is one fixed tiling, so
     that every cutout of the frame gets the same background values.
 
     Parameters

@@ -25,7 +25,12 @@ from ._warnings_target import flag_out_of_range
 from ._wcs import wcslib_message
 from .exceptions import PicassoInputError
 from .maps import PropertyMaps
-from .preprocess import frame_read_size, prepare_target, to_model_input
+from .preprocess import (
+    field_backgrounds,
+    frame_read_size,
+    prepare_target,
+    to_model_input,
+)
 
 __all__ = ["galaxy_failure", "stream_outcomes", "unit_items"]
 
@@ -99,7 +104,7 @@ def _field_region(unit, config, options):
 
 def _field_payload(fld, target, config, options, around, field_background):
     # The field's background is estimated on whole frames, read whole.
-    backgrounds = fld.backgrounds() if field_background else None
+    backgrounds = field_backgrounds(fld) if field_background else None
     prepared = prepare_target(
         fld.images(around=None if field_background else around),
         target.coord,

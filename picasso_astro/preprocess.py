@@ -49,6 +49,7 @@ __all__ = [
     "align_bands",
     "estimate_background",
     "estimate_psf",
+    "field_backgrounds",
     "frame_read_size",
     "mask_sources",
     "match_psfs",
@@ -237,7 +238,7 @@ def prepare_target(
     matching work on a cutout ``pad`` pixels larger on each side, trimmed at
     the end, so that edges do not bias them.  The background is estimated on
     that cutout unless ``backgrounds`` gives it (a whole frame's, the same
-    for every galaxy of the field: `~picasso_astro.sdss.SDSSField.background`).
+    for every galaxy of the field: `~picasso_astro.preprocess.field_backgrounds`).
 
     Parameters
     ----------
@@ -259,7 +260,7 @@ def prepare_target(
         The field's psField: the PSF of every band at the target.
     backgrounds : dict of str to tuple, optional
         ``(background, info)`` per band, as
-        `~picasso_astro.sdss.SDSSField.background` returns them: the residual
+        `~picasso_astro.preprocess.field_backgrounds` returns them: the residual
         background on each image's own grid, subtracted (when the
         ``background`` option is on) instead of estimated on the cutout.
     **overrides
@@ -417,6 +418,36 @@ def prepare_target(
         input_mask=input_mask,
         steps=steps,
     )
+
+
+def field_backgrounds(sdss_field):
+    """Return the residual background of each of a field's whole frames.
+
+    `estimate_background` on every band's whole frame (read whole if only some
+    rows of it were read), once per field: one fixed tiling of the frame, so
+    that every cutout of the field gets the same background on the pixels they
+    share, wherever it is cut. Kept in the field's ``cache`` until it is
+    cleared. The result is what `prepare_target` takes as ``backgrounds``.
+
+    Parameters
+    ----------
+    sdss_field : `~picasso_astro.sdss.SDSSField`
+
+    Returns
+    -------
+    backgrounds : dict of str to (2D `~numpy.ndarray`, dict)
+        Per band: the background in nanomaggies (float32, the whole frame's
+        shape) and its ``median``, ``rms``, box size and ``"scope": "field"``.
+    """
+    backgrounds = {}
+    for band in BANDS:
+        key = ("background", band)
+        if key not in sdss_field.cache:
+            background, info = estimate_background(sdss_field.image(band))
+            info = dict(info, scope="field")
+            sdss_field.cache[key] = (background.astype(np.float32), info)
+        backgrounds[band] = sdss_field.cache[key]
+    return backgrounds
 
 
 def _check_backgrounds(images, backgrounds, name):

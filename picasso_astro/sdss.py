@@ -27,7 +27,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from . import _bz2fits, _psf, _sources
+from . import _bz2fits, _psf
 from ._wcs import read_wcs
 from .exceptions import PicassoInputError
 from .images import BANDS, PIXEL_SCALE, BandImage
@@ -636,6 +636,13 @@ class SDSSField:
         Frame file per band.
     psfield : str, `~pathlib.Path` or None
         The field's psField file, if any.
+
+    Attributes
+    ----------
+    cache : dict
+        What later steps derive from the frames once per field (such as
+        `~picasso_astro.preprocess.field_backgrounds`), kept with the frames
+        until `clear` and never sent to other processes.
     """
 
     run: int
@@ -644,15 +651,15 @@ class SDSSField:
     paths: dict = field(default_factory=dict)
     psfield: Path | None = None
     _images: dict = field(default_factory=dict, repr=False)
-    _backgrounds: dict = field(default_factory=dict, repr=False)
+    cache: dict = field(default_factory=dict, repr=False)
     _psfield: PSField | None = field(default=None, repr=False)
     _wcs: WCS | None = field(default=None, repr=False)
     _shape: tuple | None = field(default=None, repr=False)
 
     def __getstate__(self):
         # Sent to another process (a Dask worker): the paths and geometry,
-        # never the decompressed images nor their backgrounds.
-        return dict(self.__dict__, _images={}, _backgrounds={})
+        # never the decompressed images nor what was derived from them.
+        return dict(self.__dict__, _images={}, cache={})
 
     @property
     def key(self):
@@ -738,37 +745,6 @@ class SDSSField:
             raise PicassoInputError(msg)
         return {band: self.image(band, around=around) for band in BANDS}
 
-    def background(self, band):
-        """Return the residual background of the band's whole frame (estimated once).
-
-        `~picasso_astro.preprocess.estimate_background` on the whole frame (read
-        whole if only some rows of it were read): one fixed tiling of the
-        frame, so that every cutout of the field gets the same background on
-        the pixels they share, wherever it is cut.  Kept until `clear`.
-
-        Parameters
-        ----------
-        band : str
-
-        Returns
-        -------
-        background : 2D `~numpy.ndarray`
-            Nanomaggies, float32, the shape of the whole frame.
-        info : dict
-            ``median`` and ``rms`` of the background, box size, and
-            ``"scope": "field"``.
-        """
-        cached = self._backgrounds.get(band)
-        if cached is None:
-            background, info = _sources.estimate_background(self.image(band))
-            info = dict(info, scope="field")
-            cached = self._backgrounds[band] = (background.astype(np.float32), info)
-        return cached
-
-    def backgrounds(self):
-        """Return `background` of every band, as a dict (frames read whole)."""
-        return {band: self.background(band) for band in BANDS}
-
     def geometry(self):
         """Return the r-band frame's WCS and shape, from its header alone.
 
@@ -802,9 +778,9 @@ class SDSSField:
         return self._wcs, self._shape
 
     def clear(self):
-        """Forget the decompressed images and their backgrounds (to free memory)."""
+        """Forget the decompressed images and `cache` (to free memory)."""
         self._images.clear()
-        self._backgrounds.clear()
+        self.cache.clear()
 
 
 def _holds(image, around):

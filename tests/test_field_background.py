@@ -18,7 +18,7 @@ from picasso_astro._plan import FIELD_BACKGROUND_MIN, plan_units, split_units
 from picasso_astro.exceptions import PicassoInputError
 from picasso_astro.images import BANDS, BandImage
 from picasso_astro.inputs import parse_targets
-from picasso_astro.preprocess import prepare_target
+from picasso_astro.preprocess import field_backgrounds, prepare_target
 from picasso_astro.sdss import find_frames
 
 SIGMA = 0.05
@@ -272,19 +272,20 @@ def write_field(folder, seed=1, shape=(300, 400)):
 
 def test_a_field_keeps_its_backgrounds_until_cleared(tmp_path):
     (fld,) = find_frames(write_field(tmp_path)).values()
-    background, info = fld.background("r")
+    background, info = field_backgrounds(fld)["r"]
     assert background.shape == fld.image("r").shape == (300, 400)
     assert background.dtype == np.float32
     assert info["scope"] == "field"
     assert info["box_size"] == 64
     # Once per band: the same array again.
-    assert fld.background("r")[0] is background
-    assert set(fld.backgrounds()) == set(BANDS)
+    backgrounds = field_backgrounds(fld)
+    assert backgrounds["r"][0] is background
+    assert set(backgrounds) == set(BANDS)
     # Not sent to Dask workers, and freed with the frames.
-    assert fld.__getstate__()["_backgrounds"] == {}
+    assert fld.__getstate__()["cache"] == {}
     fld.clear()
-    assert fld._backgrounds == {}
-    again, _ = fld.background("r")
+    assert fld.cache == {}
+    again, _ = field_backgrounds(fld)["r"]
     assert again is not background
     np.testing.assert_array_equal(again, background)
 

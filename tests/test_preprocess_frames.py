@@ -292,7 +292,7 @@ def test_cutout_size_conventions():
 def test_a_fields_background_is_the_same_for_every_cutout(shared_data):
     field = get_field(FIELD_4510)
     images = field.images()
-    backgrounds = field.backgrounds()
+    backgrounds = preprocess.field_backgrounds(field)
     assert backgrounds["r"][0].shape == images["r"].shape == (1489, 2048)
     coord = GALAXIES_4510[1]
     x, y = images["r"].wcs.world_to_pixel(coord)
