@@ -45,12 +45,12 @@ import h5py
 
 directory, size = Path(sys.argv[1]), int(sys.argv[2])
 manifest = json.loads((directory / "dataset.json").read_text())
-k = 0
-while True:
+n, k = manifest["n"], 0
+while k * size < n:
     path = directory / f"shard-{k:05d}.h5"
     try:
         with h5py.File(path, "r") as f:
-            if int(f.attrs["count"]) != size:
+            if int(f.attrs["count"]) != min(size, n - k * size):
                 break
     except OSError:
         break
@@ -60,14 +60,14 @@ for path in directory.glob("shard-*.h5"):
         path.unlink()
 for path in directory.glob(".shard-*.tmp"):
     path.unlink()
-manifest["n"] = min(manifest["n"], k * size)
+manifest["n"] = min(n, k * size)
 (directory / "dataset.json").write_text(json.dumps(manifest, indent=2) + "\n")
 print(f"mocks: {manifest['n']} galaxies in {k} shards")
 EOF
 echo "mocks done after $((SECONDS - started)) s"
 
 train fit --data "$work/mocks" --out "$work/run" --device "${DEVICE:-cuda}" \
-    --workers $((cores - 2)) --in-memory --time-limit "$train_seconds" --quiet "$@"
+    --workers $((cores > 2 ? cores - 2 : 0)) --in-memory --time-limit "$train_seconds" --quiet "$@"
 echo "training done after $((SECONDS - started)) s"
 
 split -b 15000000 -d "$work/run/model/model.safetensors" "$out/weights.part"
