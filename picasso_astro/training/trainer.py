@@ -697,16 +697,16 @@ def fit(
             device,
         )
         if time_limit and epoch == start_epoch:
-            end_epoch = _epochs_within(
+            within = _epochs_within(
                 time_limit,
                 time.perf_counter() - call_started,
                 start_epoch,
                 end_epoch,
                 device if distributed else None,
             )
-            if end_epoch < tcfg.epochs:
-                tcfg.epochs = end_epoch
-                schedule["total_steps"] = steps_per_epoch * end_epoch
+            if within < end_epoch:  # the run ends sooner: so does its schedule
+                end_epoch = tcfg.epochs = within
+                schedule["total_steps"] = steps_per_epoch * within
         if rank != 0:
             continue
         record = {

@@ -508,3 +508,15 @@ def test_time_limit_shortens_the_run_and_its_schedule(galaxies, tmp_path):
     assert "sigma_scale" in training  # finished: calibrated and written
     long_state, _ = load_checkpoint(tmp_path / "long")
     assert long_state["epoch"] == long_state["train_config"]["epochs"] == 3
+    # A limit that leaves time enough keeps the run's length when it stops early.
+    config = TrainConfig(epochs=3, batch_size=4, lr=5e-3, val_fraction=0.25)
+    fit(
+        galaxies,
+        tmp_path / "paused",
+        train_config=config,
+        stop_after=1,
+        time_limit=1e6,
+        **options,
+    )
+    paused, _ = load_checkpoint(tmp_path / "paused")
+    assert paused["epoch"] == 1 and paused["train_config"]["epochs"] == 3
