@@ -59,24 +59,16 @@ def _overlap_fraction(image, reference):
     return float(np.mean(inside))
 
 
-def _mapping(image, reference):
-    """Return `~picasso_astro._resample.pixel_map` when it lies wholly on ``image``.
-
-    None otherwise (then the overlap of the two images is checked first).
-    """
-    try:
-        coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
-    except Exception:  # any trouble: the overlap check and its message first
-        return None
-    ny, nx = image.shape
-    inside = (
+def _covers(coords, shape):
+    """Return whether every mapped position lies on an image of ``shape``."""
+    ny, nx = shape
+    return bool(
         np.all(np.isfinite(coords))
         and coords[0].min() >= -0.5
         and coords[0].max() <= ny - 0.5
         and coords[1].min() >= -0.5
         and coords[1].max() <= nx - 0.5
     )
-    return coords if inside else None
 
 
 def align_bands(images, *, reference_band="r"):
@@ -117,16 +109,22 @@ def align_bands(images, *, reference_band="r"):
                 "so they cannot be aligned; give cutouts with celestial WCS headers"
             )
             raise PicassoInputError(msg)
-        coords = _mapping(image, reference)
-        if coords is None:
+        # The overlap is checked where the band does not cover the grid whole.
+        overlap = 1.0
+        try:
+            coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
+        except Exception:  # any trouble: the overlap check's message first
+            coords = None
+        if coords is None or not _covers(coords, image.shape):
             overlap = _overlap_fraction(image, reference)
-            if overlap < MIN_OVERLAP:
-                msg = (
-                    f"the {band}-band image covers only {overlap:.0%} of the "
-                    f"{reference_band}-band image's sky: the bands are not cutouts "
-                    "of the same galaxy; check that the files belong together"
-                )
-                raise PicassoInputError(msg)
+        if overlap < MIN_OVERLAP:
+            msg = (
+                f"the {band}-band image covers only {overlap:.0%} of the "
+                f"{reference_band}-band image's sky: the bands are not cutouts "
+                "of the same galaxy; check that the files belong together"
+            )
+            raise PicassoInputError(msg)
+        if coords is None:
             coords = _resample.pixel_map(reference.wcs, image.wcs, reference.shape)
         # Planes with nothing to say (no bad pixel, nothing off the image)
         # are not resampled: they would give nothing but NaN off the grid.

@@ -103,10 +103,11 @@ def _field_region(unit, config, options):
 
 
 def _field_payload(fld, target, config, options, around, field_background):
-    # The field's background is estimated on whole frames, read whole.
+    # With the field's background (estimated on whole frames) ``around`` is
+    # None: the frames are read whole.
     backgrounds = field_backgrounds(fld) if field_background else None
     prepared = prepare_target(
-        fld.images(around=None if field_background else around),
+        fld.images(around=around),
         target.coord,
         size=options.cutout_or(config.cutout),
         options=options,

@@ -321,11 +321,15 @@ class ShardedDataset:
             f = self._file(number)
             return {key: f[key][:] for key in f if isinstance(f[key], h5py.Dataset)}
         except OSError as exc:
-            msg = (
-                f"{self.paths[number]}: the shard cannot be read ({exc}): the file "
-                f"is damaged; {self._remedy(rewrites=False)}"
-            )
-            raise PicassoInputError(msg) from None
+            raise self._damaged(number, "the shard", exc) from None
+
+    def _damaged(self, number, what, exc):
+        """Return the error for a shard file that cannot be read."""
+        msg = (
+            f"{self.paths[number]}: {what} cannot be read ({exc}): the file is "
+            f"damaged; {self._remedy(rewrites=False)}"
+        )
+        return PicassoInputError(msg)
 
     def _shard(self, number):
         """Return the shard's arrays: in memory if read whole, else its open file."""
@@ -413,11 +417,7 @@ class ShardedDataset:
             row = f["params"][slot]
             extras = f["extras"][slot]
         except OSError as exc:
-            msg = (
-                f"{self.paths[number]}: galaxy {slot} of this shard cannot be read "
-                f"({exc}): the file is damaged; {self._remedy(rewrites=False)}"
-            )
-            raise PicassoInputError(msg) from None
+            raise self._damaged(number, f"galaxy {slot} of this shard", exc) from None
         item["params"] = {name: float(row[name]) for name in row.dtype.names}
         item["extras"] = json.loads(
             extras.decode() if isinstance(extras, bytes) else extras
