@@ -290,6 +290,7 @@ def _outcome(item, payload, value, sigma, loaded):
         "package_version": __version__,
         "inputs": sources,
         "preprocessing": steps,
+        "interval_95": loaded.config.intervals_95(),
     }
     try:
         maps = PropertyMaps.from_arrays(

@@ -13,7 +13,7 @@ from ._options import LEGACY_PREPARATION
 from .exceptions import PicassoInputError, PicassoModelError
 from .images import BANDS, PIXEL_SCALE
 from .preprocess import DEFAULT_SOFTENING, PreparationOptions
-from .properties import PROPERTIES
+from .properties import PROPERTIES, Z95
 
 __all__ = [
     "CONFIG_FORMAT_VERSION",
@@ -46,7 +46,9 @@ class ModelConfig:
     properties : dict
         Property name to ``{"bin_edges": [...]}``, in output order, with an
         optional ``"sigma_scale"``: the factor on the predicted uncertainty
-        fitted on validation galaxies (see
+        fitted on validation galaxies so that 1 sigma is a 68 % interval, and
+        ``"interval_95"``: how many of those sigmas a 95 % interval spans
+        (`Z95`, the Gaussian's, when not fitted; see
         `~picasso_astro.training.evaluate.calibrate_uncertainty`).
     width, depth, groups : int
         U-Net architecture (see `~picasso_astro.model.PicassoUNet`).
@@ -104,6 +106,13 @@ class ModelConfig:
     def property_names(self):
         """Tuple of str: output properties in order."""
         return tuple(self.properties)
+
+    def intervals_95(self):
+        """Return ``{property: sigmas}``: the half-width of each 95 % interval."""
+        return {
+            name: float(spec.get("interval_95", Z95))
+            for name, spec in self.properties.items()
+        }
 
     def to_dict(self):
         """Return the JSON-ready dictionary written as ``config.json``."""
@@ -208,12 +217,13 @@ class ModelConfig:
             ):
                 fail(f"property {name!r} needs increasing bin_edges")
             scale = spec.get("sigma_scale", 1.0)
-            if not (
-                isinstance(scale, int | float)
-                and not isinstance(scale, bool)
-                and 0 < scale < 100
-            ):
+            if not _positive_number(scale):
                 fail(f"property {name!r}: sigma_scale must be a positive number")
+            if not _positive_number(spec.get("interval_95", Z95)):
+                fail(
+                    f"property {name!r}: interval_95 must be a positive number "
+                    "of sigmas"
+                )
         preprocessing = _recorded_preparation(config, fail)
         input_range = _input_range(config, fail)
         try:
@@ -253,6 +263,14 @@ class ModelConfig:
         for name, spec in self.properties.items():
             network.heads[name].sigma_scale = float(spec.get("sigma_scale", 1.0))
         return network
+
+
+def _positive_number(value):
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 < value < 100
+    )
 
 
 def _recorded_preparation(config, fail):

@@ -16,7 +16,7 @@ from astropy.wcs.utils import proj_plane_pixel_area
 from ._atomic import atomic_path, write_failure
 from .exceptions import PicassoInputError
 from .masks import DO_NOT_USE, MaskBit, as_bitmask, bits_from_names, describe_bits
-from .properties import get_property
+from .properties import Z95, get_property
 
 __all__ = ["PropertyMaps", "property_map"]
 
@@ -260,6 +260,41 @@ class PropertyMaps:
     def footprint_mask(self):
         """Return the boolean mask of the `~picasso_astro.masks.DO_NOT_USE` bits."""
         return (self.bitmask & int(DO_NOT_USE)) != 0
+
+    def interval(self, name, level=0.68):
+        """Return the lower and upper ends of each pixel's interval.
+
+        Parameters
+        ----------
+        name : str
+            A property in `names`.
+        level : {0.68, 0.95}
+            The interval's probability: ``value +- sigma``, or ``value +- k
+            sigma`` with ``k`` fitted on validation mocks along with the
+            uncertainties (``meta["interval_95"]``; 1.96, the Gaussian's,
+            for a model that did not fit one).
+
+        Returns
+        -------
+        lower, upper : `~astropy.units.Quantity`
+            Arrays in the map's unit (log10), masked pixels included.
+        """
+        nd = self[name]
+        if level == 0.68:
+            half = 1.0
+        elif level == 0.95:
+            half = self._interval_95(name)
+        else:
+            msg = (
+                f"level must be 0.68 or 0.95, the intervals the model's "
+                f"uncertainties are calibrated for, not {level!r}"
+            )
+            raise PicassoInputError(msg)
+        sigma = half * nd.uncertainty.array
+        return (nd.data - sigma) * nd.unit, (nd.data + sigma) * nd.unit
+
+    def _interval_95(self, name):
+        return float(self.meta.get("interval_95", {}).get(name, Z95))
 
     # -- geometry -----------------------------------------------------------
 
@@ -725,7 +760,8 @@ class PropertyMaps:
 
         The primary HDU holds provenance keywords; each property has an image
         HDU named after it (upper case) and one with suffix ``_ERR`` for its
-        uncertainty; ``MASK`` holds the pixel mask (1 = masked).
+        uncertainty (``INTERV95``: how many of these sigmas a 95 % interval
+        spans); ``MASK`` holds the pixel mask (1 = masked).
         """
         primary = fits.PrimaryHDU()
         header = primary.header
@@ -760,6 +796,11 @@ class PropertyMaps:
                     hdu.header.update(wcs_header)
                 hdu.header["BUNIT"] = (nd.unit.to_string(), comment[:47])
                 hdu.header["PROPERTY"] = name
+                if suffix == _ERR_SUFFIX:
+                    hdu.header["INTERV95"] = (
+                        self._interval_95(name),
+                        "95% interval: value +- INTERV95 x this",
+                    )
                 hdus.append(hdu)
             if not _same_mask(nd.mask, common_mask):
                 # A map whose mask was changed on its own keeps it.

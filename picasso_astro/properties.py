@@ -12,9 +12,14 @@ import numpy as np
 __all__ = [
     "DEFAULT_PROPERTIES",
     "PROPERTIES",
+    "Z95",
     "Property",
     "get_property",
 ]
+
+#: Half-width of a Gaussian's central 95 % interval, in sigma: a property's
+#: 95 % interval when its model has not fitted one (``interval_95``).
+Z95 = 1.959964
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,34 @@ def test_one_mask_is_written_and_a_changed_one_is_kept(maps, tmp_path):
     np.testing.assert_array_equal(back["sfr"].mask, maps["sfr"].mask)
     np.testing.assert_array_equal(back[others[0]].mask, maps.footprint_mask())
     np.testing.assert_array_equal(back.bitmask, maps.bitmask)
+
+
+def test_intervals_use_the_models_fitted_95_percent_width(maps, tmp_path):
+    # the tiny model has fitted none: the Gaussian's 1.96
+    assert maps.meta["interval_95"] == {
+        name: pytest.approx(1.959964) for name in maps.names
+    }
+    maps.meta["interval_95"]["sfr"] = 2.5
+    nd = maps["sfr"]
+    lower, upper = maps.interval("sfr", 0.95)
+    assert lower.unit == nd.unit
+    np.testing.assert_allclose(
+        upper.value - nd.data, 2.5 * nd.uncertainty.array, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        nd.data - lower.value, 2.5 * nd.uncertainty.array, rtol=1e-6
+    )
+    lower, upper = maps.interval("sfr")
+    np.testing.assert_allclose(
+        upper.value - lower.value, 2 * nd.uncertainty.array, rtol=1e-6
+    )
+    with pytest.raises(PicassoInputError, match="0.68 or 0.95"):
+        maps.interval("sfr", 0.9)
+    path = maps.write(tmp_path / "out.fits")
+    with fits.open(path) as hdulist:
+        assert hdulist["SFR_ERR"].header["INTERV95"] == 2.5
+        assert hdulist["HI_ERR"].header["INTERV95"] == pytest.approx(1.959964)
+    back = PropertyMaps.read(path)
+    np.testing.assert_array_equal(
+        back.interval("sfr", 0.95)[1], maps.interval("sfr", 0.95)[1]
+    )

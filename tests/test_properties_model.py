@@ -133,3 +133,18 @@ def test_new_configs_are_local_and_old_ones_keep_their_layers():
     old = ModelConfig.from_dict(legacy)
     assert (old.norm, old.upsample) == ("group", "transpose")
     assert any(isinstance(m, torch.nn.GroupNorm) for m in old.build_network().modules())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("sigma_scale", -1.0), ("interval_95", 0), ("interval_95", "2")]
+)
+def test_config_refuses_a_bad_uncertainty_calibration(key, value):
+    from picasso_astro.config import ModelConfig
+    from picasso_astro.exceptions import PicassoModelError
+
+    config = ModelConfig(width=4, depth=2).to_dict()
+    config["properties"]["sfr"][key] = value
+    with pytest.raises(PicassoModelError, match=f"sfr.*{key}"):
+        ModelConfig.from_dict(config)
+    config["properties"]["sfr"][key] = 2.3
+    assert ModelConfig.from_dict(config).properties["sfr"][key] == 2.3

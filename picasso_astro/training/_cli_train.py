@@ -1,4 +1,4 @@
-"""The ``fit``, ``evaluate``, ``export`` and ``push`` commands of ``picasso-train``.
+"""The ``fit``, ``evaluate``, ``calibrate``, ``export`` and ``push`` commands.
 
 Plain click commands, attached to the ``picasso-train`` group in
 `picasso_astro.training.cli`.
@@ -12,6 +12,7 @@ import click
 from ..exceptions import PicassoInputError, PicassoModelError
 
 __all__ = [
+    "calibrate_command",
     "evaluate_command",
     "export_command",
     "fit_command",
@@ -305,6 +306,82 @@ def evaluate_command(
         _fail(error)
     click.echo(format_table(metrics))
     click.echo(f"written to {out}/evaluation.json")
+
+
+@click.command("calibrate")
+@click.option(
+    "--model",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A model directory, or a run directory of fit (its model/ is used).",
+)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Galaxies with truth the model never saw (not its test set).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Where the recalibrated model is written (a new directory).",
+)
+@click.option(
+    "--n",
+    "n_galaxies",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Use the first N galaxies (default: all).",
+)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace a model already in --out.")
+def calibrate_command(model, data, out, n_galaxies, device, overwrite):
+    """Fit a model's uncertainty scales and 95 % intervals again on new galaxies.
+
+    The weights are unchanged; config.json gets each property's sigma_scale
+    (68 % of truths within 1 sigma) and interval_95 (95 % within that many
+    sigmas) fitted on --data.
+    """
+    from ..hub import load_model
+    from .evaluate import calibrate_uncertainty
+    from .export import write_model
+
+    model_dir = Path(model)
+    if (model_dir / "model" / "config.json").is_file():
+        model_dir = model_dir / "model"
+    if Path(out).resolve() == model_dir.resolve():
+        _fail(f"--out is the model's own directory {model_dir}; give a new one")
+    if (Path(out) / "config.json").exists() and not overwrite:
+        _fail(f"{out} already holds a model; pass --overwrite to replace it")
+    try:
+        loaded = load_model(model_dir)
+        dataset = _open_dataset(data)
+        n = len(dataset) if n_galaxies is None else min(n_galaxies, len(dataset))
+        scales = calibrate_uncertainty(loaded, dataset, indices=range(n), device=device)
+        if not scales:
+            msg = (
+                f"{data} has too few scored pixels with truth for the model's "
+                "properties to fit their uncertainties; give more galaxies"
+            )
+            raise PicassoInputError(msg)
+        loaded.network.cpu()
+        loaded.config.provenance.pop("metrics", None)  # measured before
+        loaded.config.provenance["calibration"] = {
+            "data": str(Path(data).resolve()),
+            "n_galaxies": n,
+            "sigma_scale": scales,
+            "interval_95": {
+                name: loaded.config.intervals_95()[name] for name in scales
+            },
+        }
+        directory = write_model(loaded, out, overwrite=overwrite)
+    except _USER_ERRORS as error:
+        _fail(error)
+    for name, scale in scales.items():
+        k95 = loaded.config.intervals_95()[name]
+        click.echo(f"{name:<20} sigma_scale {scale:7.4f}  interval_95 {k95:6.3f}")
+    click.echo(f"model written to {directory}")
 
 
 @click.command("export")

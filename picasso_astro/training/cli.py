@@ -298,6 +298,7 @@ def _catalog_galaxies(path, output, download):
 
 def _attach_training_commands():
     from ._cli_train import (
+        calibrate_command,
         evaluate_command,
         export_command,
         fit_command,
@@ -306,6 +307,7 @@ def _attach_training_commands():
 
     main.add_command(fit_command, name="fit")
     main.add_command(evaluate_command, name="evaluate")
+    main.add_command(calibrate_command, name="calibrate")
     main.add_command(export_command, name="export")
     main.add_command(push_command, name="push")
 

@@ -99,10 +99,22 @@ def _scale_text(config):
     if not scales:
         return ""
     listed = ", ".join(f"{name} {scale:g}" for name, scale in scales.items())
-    return (
+    text = (
         ", scaled by factors fitted on the validation galaxies so that 68 % of "
         f"true values fall within 1 sigma there ({listed})"
     )
+    fitted = {
+        name: spec["interval_95"]
+        for name, spec in config.properties.items()
+        if "interval_95" in spec
+    }
+    if fitted:
+        listed = ", ".join(f"{name} {k:g}" for name, k in fitted.items())
+        text += (
+            "; 95 % intervals span the number of those sigmas fitted there for "
+            f"95 % ({listed})"
+        )
+    return text
 
 
 def model_card(config, *, metrics=None, training_data=None, recipe=None):
@@ -182,7 +194,8 @@ decay; flips, 90-degree rotations and noise augmentation.
 Held-out galaxies. Pixel metrics use pixels with r-band S/N > 3; integrated
 metrics compare sums (surface densities) or means (other properties) within two
 half-mass radii; the last two columns are the fractions of true values inside the
-predicted 68 % and 95 % intervals (value +- 1 and 1.96 sigma).
+predicted 68 % and 95 % intervals (value +- 1 sigma and value +- the model's
+`interval_95` sigmas, 1.96 when not fitted).
 
 {_metrics_table(metrics)}
 ## Limitations

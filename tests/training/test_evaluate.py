@@ -8,6 +8,7 @@ from synthetic import PROPERTY_NAMES, SyntheticGalaxies, tiny_model_config
 from picasso_astro.exceptions import PicassoInputError
 from picasso_astro.training import _cli_train
 from picasso_astro.training._cli_train import (
+    calibrate_command,
     evaluate_command,
     export_command,
     fit_command,
@@ -219,6 +220,11 @@ def test_calibrated_uncertainty_covers_68_percent_and_is_saved(trained, tmp_path
     for name in scales:
         coverage = calibrated["properties"][name]["calibration"]["coverage_68"]
         assert coverage == pytest.approx(0.6827, abs=0.01), name
+        # the 95 % interval is fitted too, in sigmas: it covers 95 % there
+        k95 = model.config.properties[name]["interval_95"]
+        assert calibrated["properties"][name]["calibration"]["interval_95"] == k95
+        coverage = calibrated["properties"][name]["calibration"]["coverage_95"]
+        assert coverage == pytest.approx(0.95, abs=0.01), name
         sigma_ratio = (
             calibrated["properties"][name]["calibration"]["median_sigma"]
             / raw["properties"][name]["calibration"]["median_sigma"]
@@ -230,6 +236,47 @@ def test_calibrated_uncertainty_covers_68_percent_and_is_saved(trained, tmp_path
     for name, scale in scales.items():
         assert again.config.properties[name]["sigma_scale"] == scale
         assert again.network.heads[name].sigma_scale == scale
+    assert again.config.intervals_95() == model.config.intervals_95()
+
+
+def test_calibrate_command_writes_a_recalibrated_copy(trained, tmp_path):
+    from picasso_astro.hub import load_model
+
+    galaxies, run = trained
+    data = tmp_path / "calibration"
+    write_npz_dataset(data, galaxies.items, galaxies.property_names)
+    before = (run / "model" / "config.json").read_text()
+    runner = CliRunner()
+    out = tmp_path / "recalibrated"
+    args = ["--model", str(run), "--data", str(data), "--out", str(out)]
+    result = runner.invoke(calibrate_command, [*args, "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "interval_95" in result.output
+    assert (run / "model" / "config.json").read_text() == before  # untouched
+    model = load_model(out)
+    fitted = model.config.provenance["calibration"]
+    assert fitted["n_galaxies"] == len(galaxies)
+    assert set(fitted["interval_95"]) == set(PROPERTY_NAMES)
+    metrics = evaluate(model, galaxies, device="cpu")
+    for name in PROPERTY_NAMES:
+        calibration = metrics["properties"][name]["calibration"]
+        assert calibration["coverage_68"] == pytest.approx(0.6827, abs=0.01)
+        assert calibration["coverage_95"] == pytest.approx(0.95, abs=0.01)
+    # never over the model it read, never over another without --overwrite
+    same = runner.invoke(
+        calibrate_command,
+        [
+            "--model",
+            str(run / "model"),
+            "--data",
+            str(data),
+            "--out",
+            str(run / "model"),
+        ],
+    )
+    assert same.exit_code != 0 and "own directory" in same.output
+    again = runner.invoke(calibrate_command, [*args, "--device", "cpu"])
+    assert again.exit_code != 0 and "--overwrite" in again.output
 
 
 def test_galaxy_subsets_from_brightness_and_mock_parameters():
