@@ -38,6 +38,20 @@ def _fail(error):
     raise click.ClickException(str(error)) from None
 
 
+_model_option = click.option(
+    "--model",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A model directory, or a run directory of fit (its model/ is used).",
+)
+
+
+def _model_directory(path):
+    """Return the model directory of ``--model``: itself, or a run's model/."""
+    path = Path(path)
+    return path / "model" if (path / "model" / "config.json").is_file() else path
+
+
 @click.command("fit")
 @click.option(
     "--data",
@@ -229,12 +243,7 @@ def fit_command(
 
 
 @click.command("evaluate")
-@click.option(
-    "--model",
-    required=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="A model directory, or a run directory of fit (its model/ is used).",
-)
+@_model_option
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option(
     "--out",
@@ -277,8 +286,7 @@ def evaluate_command(
         trained_on = json.loads(run_split.read_text()).get("data")
         if trained_on and Path(trained_on) == Path(data).resolve():
             split_file = run_split
-    if (model / "model" / "config.json").is_file():
-        model = model / "model"
+    model = _model_directory(model)
     try:
         dataset = _open_dataset(data)
         indices = train = None
@@ -309,12 +317,7 @@ def evaluate_command(
 
 
 @click.command("calibrate")
-@click.option(
-    "--model",
-    required=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="A model directory, or a run directory of fit (its model/ is used).",
-)
+@_model_option
 @click.option(
     "--data",
     required=True,
@@ -347,9 +350,7 @@ def calibrate_command(model, data, out, n_galaxies, device, overwrite):
     from .evaluate import calibrate_uncertainty
     from .export import write_model
 
-    model_dir = Path(model)
-    if (model_dir / "model" / "config.json").is_file():
-        model_dir = model_dir / "model"
+    model_dir = _model_directory(model)
     if Path(out).resolve() == model_dir.resolve():
         _fail(f"--out is the model's own directory {model_dir}; give a new one")
     if (Path(out) / "config.json").exists() and not overwrite:
