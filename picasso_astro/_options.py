@@ -28,8 +28,15 @@ class PreparationOptions:
         PSF FWHM in arcsec (one value, or one per band) for images where
         neither a psField, an attached PSF nor enough stars give it.
     pad : int
-        Extra frame pixels on each side of a cutout for the background and
-        PSF matching (frames only).
+        Extra frame pixels on each side of a cutout for the background, PSF
+        matching and ``context`` (frames only).
+    context : int
+        Frame pixels on each side of a cutout that the network also sees
+        (frames only; at most about ``pad - 30``); the maps are cut back to
+        the cutout. Its window starts on the frame's pixel lattice of the
+        network's down-sampling, so that a pixel's map depends on the frame
+        around it, not on where the cutout ends. 0: the cutout alone
+        (faster: the network's cost grows with the area it sees).
     reference_band : str
         The band whose pixel grid the others are put on.
     isophote : float
@@ -49,6 +56,7 @@ class PreparationOptions:
     mask_sources: bool = True
     psf_fwhm: object = None
     pad: int = 64
+    context: int = 32
     reference_band: str = "r"
     isophote: float = 25.0
     cutout: object = None
@@ -149,7 +157,7 @@ def _check_value(key, value, source):
         if not isinstance(value, bool):
             fail("True or False")
         return value
-    if key == "pad":
+    if key in ("pad", "context"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             fail("a non-negative number of pixels")
         return value

@@ -29,7 +29,6 @@ from .preprocess import (
     field_backgrounds,
     frame_read_size,
     prepare_target,
-    to_model_input,
 )
 
 __all__ = ["galaxy_failure", "stream_outcomes", "unit_items"]
@@ -63,9 +62,10 @@ def galaxy_failure(name, exc):
 
 def _payload(prepared, config, sources):
     flag_out_of_range(prepared, config.input_range)
-    cube, mask = prepared.cube()
-    x = to_model_input(cube, mask, softening=config.softening)
-    return x, prepared.bitmask, prepared.wcs, prepared.steps, sources
+    x, crop = prepared.network_input(
+        softening=config.softening, multiple=2**config.depth
+    )
+    return x, prepared.bitmask, prepared.wcs, prepared.steps, sources, crop
 
 
 def _cutout_payload(source, config, options):
@@ -281,7 +281,8 @@ def _run_batch(batch, loaded, device, tile_size):
 
 
 def _outcome(item, payload, value, sigma, loaded):
-    _, bitmask, wcs, steps, sources = payload
+    _, bitmask, wcs, steps, sources, crop = payload
+    value, sigma = value[(slice(None), *crop)], sigma[(slice(None), *crop)]
     meta = {
         "galaxy": item.name,
         "model": loaded.name,

@@ -17,6 +17,7 @@ from astropy.coordinates import SkyCoord
 from astropy.stats import mad_std
 from astropy.wcs import WCS
 
+from ._context import FrameContext
 from ._grid import (
     BAND_MARGIN,
     OFF_IMAGE,
@@ -168,6 +169,9 @@ class PreparedTarget:
     steps : dict
         What was done, for the output's ``meta``; ``steps["warnings"]`` lists
         what looks wrong with the target.
+    context : `~picasso_astro._context.FrameContext` or None
+        The cutout with the frame pixels around it (frames, with the
+        ``context`` option above 0), for `network_input`.
     """
 
     name: str
@@ -177,6 +181,7 @@ class PreparedTarget:
     bitmask: np.ndarray
     input_mask: np.ndarray
     steps: dict = field(default_factory=dict)
+    context: FrameContext = None
 
     def flagged(self, bits):
         """Return where any of ``bits`` (`~picasso_astro.masks.MaskBit`) is set."""
@@ -213,6 +218,33 @@ class PreparedTarget:
         """Return the network's input channels (`to_model_input`)."""
         cube, mask = self.cube()
         return to_model_input(cube, mask, softening=softening)
+
+    def network_input(self, *, softening=None, multiple=1):
+        """Return what the network sees, and where the cutout lies in it.
+
+        The cutout with its frame context when there is one (see
+        `~picasso_astro._context.FrameContext.window`), else the cutout.
+
+        Parameters
+        ----------
+        softening : dict or sequence of float, optional
+            As for `to_model_input`.
+        multiple : int
+            The network's down-sampling factor (``2**depth``).
+
+        Returns
+        -------
+        x : `~numpy.ndarray`
+            ``(6, ny, nx)`` input channels.
+        crop : tuple of slice
+            The cutout within ``x``: cut the maps back with it.
+        """
+        if self.context is None:
+            return self.model_input(softening=softening), (slice(None), slice(None))
+        window, crop = self.context.window(multiple)
+        cube = self.context.cube[(slice(None), *window)]
+        x = to_model_input(cube, self.context.mask[window], softening=softening)
+        return x, crop
 
 
 def prepare_target(
@@ -409,6 +441,9 @@ def prepare_target(
         )
     # Lists, not tuples: the steps go through JSON into the FITS header.
     steps["warnings"] = [list(entry) for entry in found]
+    context = None
+    if not whole_image and options.context:
+        context = _frame_context(stamps, sources, inner, options)
     return PreparedTarget(
         name=name,
         coord=coord,
@@ -417,7 +452,20 @@ def prepare_target(
         bitmask=bitmask,
         input_mask=input_mask,
         steps=steps,
+        context=context,
     )
+
+
+def _frame_context(stamps, sources, inner, options):
+    """Return the padded stamps as the network's input, masked as the cutout."""
+    cube, mask = stack_bands(stamps)
+    for image in stamps.values():
+        mask |= off_image(image)
+    if options.mask_sources:
+        mask |= sources.stars | sources.neighbours
+    cube[:, mask] = 0.0
+    x0, y0 = stamps[options.reference_band].meta["cutout_origin"]
+    return FrameContext(cube, mask, inner, (x0, y0), options.context)
 
 
 def field_backgrounds(sdss_field):
@@ -544,8 +592,9 @@ def _whole_image_grid(images, ref, name, backgrounds=None):
 
 
 def _frame_pad(options):
-    """Frame pixels around a cutout that the background and PSF matching use."""
-    return options.pad if (options.background or options.match_psf) else 0
+    """Frame pixels around a cutout for the background, PSF matching and context."""
+    needed = options.background or options.match_psf or options.context
+    return options.pad if needed else 0
 
 
 def frame_read_size(size=None, *, options=None, half_light_radius=None):
