@@ -35,8 +35,9 @@ class PreparationOptions:
         (frames only; at most about ``pad - 30``); the maps are cut back to
         the cutout. Its window starts on the frame's pixel lattice of the
         network's down-sampling, so that a pixel's map depends on the frame
-        around it, not on where the cutout ends. 0: the cutout alone
-        (faster: the network's cost grows with the area it sees).
+        around it, not on where the cutout ends. 0 (the default): the
+        cutout alone, as the bundled model was trained and tested; its maps
+        move with context (see the preprocessing guide).
     reference_band : str
         The band whose pixel grid the others are put on.
     isophote : float
@@ -56,7 +57,7 @@ class PreparationOptions:
     mask_sources: bool = True
     psf_fwhm: object = None
     pad: int = 64
-    context: int = 32
+    context: int = 0
     reference_band: str = "r"
     isophote: float = 25.0
     cutout: object = None

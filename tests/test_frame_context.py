@@ -119,8 +119,7 @@ def test_shifted_cutouts_get_the_same_maps_with_context(images, network):
 
 
 def test_cutouts_and_whole_images_have_no_context(images):
-    options = PreparationOptions.from_dict(PLAIN)
-    assert options.context > 0
+    options = PreparationOptions.from_dict({**PLAIN, "context": 32})
     prepared = prepare_target(
         {band: image.replace(data=image.data[150:230, 200:280],
                              noise=image.noise[150:230, 200:280], wcs=None)
@@ -130,7 +129,8 @@ def test_cutouts_and_whole_images_have_no_context(images):
     assert prepared.context is None
     inputs, crop = prepared.network_input(multiple=4)
     np.testing.assert_array_equal(inputs[(slice(None), *crop)], prepared.model_input())
-    off = PreparationOptions.from_dict({**PLAIN, "context": 0})
+    off = PreparationOptions.from_dict(PLAIN)
+    assert off.context == 0  # the default: the cutout alone
     assert (
         prepare_target(images, _at(images, 240, 190), size=64, options=off).context
         is None
