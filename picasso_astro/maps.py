@@ -270,7 +270,7 @@ class PropertyMaps:
             A property in `names`.
         level : {0.68, 0.95}
             The interval's probability: ``value +- sigma``, or ``value +- k
-            sigma`` with ``k`` fitted on validation mocks along with the
+            sigma`` with ``k`` fitted on held-out mocks along with the
             uncertainties (``meta["interval_95"]``; 1.96, the Gaussian's,
             for a model that did not fit one).
 
