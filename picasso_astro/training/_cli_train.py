@@ -367,21 +367,21 @@ def calibrate_command(model, data, out, n_galaxies, device, overwrite):
             )
             raise PicassoInputError(msg)
         loaded.network.cpu()
+        widths = {name: loaded.config.intervals_95()[name] for name in scales}
         loaded.config.provenance.pop("metrics", None)  # measured before
         loaded.config.provenance["calibration"] = {
             "data": str(Path(data).resolve()),
             "n_galaxies": n,
             "sigma_scale": scales,
-            "interval_95": {
-                name: loaded.config.intervals_95()[name] for name in scales
-            },
+            "interval_95": widths,
         }
         directory = write_model(loaded, out, overwrite=overwrite)
     except _USER_ERRORS as error:
         _fail(error)
     for name, scale in scales.items():
-        k95 = loaded.config.intervals_95()[name]
-        click.echo(f"{name:<20} sigma_scale {scale:7.4f}  interval_95 {k95:6.3f}")
+        click.echo(
+            f"{name:<20} sigma_scale {scale:7.4f}  interval_95 {widths[name]:6.3f}"
+        )
     click.echo(f"model written to {directory}")
 
 

@@ -525,6 +525,7 @@ def evaluate(
         "properties": {},
     }
     samples = {}
+    widths_95 = model.config.intervals_95()
     for name in properties:
         a = acc[name]
         res = np.concatenate(a["res"])
@@ -540,7 +541,7 @@ def evaluate(
             profile["n"].append(s["n"])
             profile["bias"].append(s["bias"])
             profile["rms"].append(s["rms"])
-        z95 = model.config.intervals_95()[name]
+        z95 = widths_95[name]
         calibration = {
             "coverage_68": None,
             "coverage_95": None,
