@@ -1,7 +1,7 @@
 """Do the maps of real galaxies depend on the cutout? Stability on SDSS frames.
 
     python benchmarks/bench_stability_frames.py [--model DIR] [--per-field 6]
-        [--context 0] [--shift 5 11]
+        [--context N] [--shift 5 11]
 
 Finds the ``--per-field`` brightest extended sources (not saturated) in the
 r frame of each test field in ``../shared/data/sdss``, maps each with
@@ -11,7 +11,8 @@ cutout twice as large. Prints, for the stellar-mass map over the central
 64 x 64 pixels of the first cutout and the target's pixels in both maps,
 the pooled rms change, the median and largest per-galaxy rms, and how many
 galaxies' input masks differ there (stars and neighbours found differently
-in the two cutouts). ``--context N`` passes ``preprocessing={"context": N}``.
+in the two cutouts). ``--context N`` passes ``preprocessing={"context": N}``
+(by default the model's own).
 """
 
 import argparse
@@ -90,14 +91,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model directory or name")
     parser.add_argument("--per-field", type=int, default=6)
-    parser.add_argument("--context", type=int, default=0)
+    parser.add_argument("--context", type=int, default=None)
     parser.add_argument("--shift", type=float, nargs=2, default=(5.0, 11.0))
     args = parser.parse_args()
     if not SHARED.is_dir():
         parser.exit(1, f"no SDSS frames at {SHARED}\n")
     model = load_model(args.model) if args.model else load_model()
     size = model.config.cutout.get("size", 128)
-    base = {"context": args.context}
+    context = args.context
+    if context is None:
+        context = model.config.preprocessing.context
+    base = {"context": context}
     changes = {"shift": [], "size": []}
     differ = {"shift": 0, "size": 0}
     for name in FIELDS:
@@ -120,7 +124,7 @@ def main():
                     changes[kind].append(diff)
                     differ[kind] += masks_differ
     print(
-        f"model {model.name} {model.revision}, context {args.context}; stellar mass, "
+        f"model {model.name} {model.revision}, context {context}; stellar mass, "
         f"central {2 * HALF} x {2 * HALF} px, the target's pixels in both maps"
     )
     for kind, label in (

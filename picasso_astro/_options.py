@@ -35,9 +35,10 @@ class PreparationOptions:
         (frames only; at most about ``pad - 30``); the maps are cut back to
         the cutout. Its window starts on the frame's pixel lattice of the
         network's down-sampling, so that a pixel's map depends on the frame
-        around it, not on where the cutout ends. 0 (the default): the
-        cutout alone, as the bundled model was trained and tested; its maps
-        move with context (see the preprocessing guide).
+        around it, not on where the cutout ends. A model trained on windows
+        at varied offsets records the context it is meant to be used with
+        (the bundled model: 32); 0: the cutout alone (see the preprocessing
+        guide).
     reference_band : str
         The band whose pixel grid the others are put on.
     isophote : float
@@ -64,6 +65,9 @@ class PreparationOptions:
 
     #: The options that change what the network sees, recorded with a model.
     RECORDED = ("background", "match_psf", "mask_sources", "reference_band")
+    #: Recorded too where a model sets them (not 0): how much frame around a
+    #: cutout the network was trained to see.
+    RECORDED_IF_SET = ("context",)
 
     @classmethod
     def names(cls):
@@ -126,8 +130,15 @@ class PreparationOptions:
         return default if self.cutout is None else self.cutout
 
     def recorded(self):
-        """Return the options that a model records (`RECORDED`) as a dict."""
-        return {key: getattr(self, key) for key in self.RECORDED}
+        """Return the options that a model records as a dict.
+
+        Those of `RECORDED`, and those of `RECORDED_IF_SET` that are not 0.
+        """
+        recorded = {key: getattr(self, key) for key in self.RECORDED}
+        for key in self.RECORDED_IF_SET:
+            if getattr(self, key):
+                recorded[key] = getattr(self, key)
+        return recorded
 
     def to_dict(self):
         """Return every option as a JSON-ready dict."""
@@ -137,7 +148,7 @@ class PreparationOptions:
         """Return ``{key: (mine, theirs)}`` for the recorded options that differ."""
         return {
             key: (getattr(self, key), getattr(other, key))
-            for key in self.RECORDED
+            for key in self.RECORDED + self.RECORDED_IF_SET
             if getattr(self, key) != getattr(other, key)
         }
 

@@ -277,10 +277,11 @@ def _recorded_preparation(config, fail):
     if "preprocessing" not in config:
         return LEGACY_PREPARATION
     block = config["preprocessing"]
-    if not isinstance(block, dict) or set(block) - set(PreparationOptions.RECORDED):
+    names = PreparationOptions.RECORDED + PreparationOptions.RECORDED_IF_SET
+    if not isinstance(block, dict) or set(block) - set(names):
         fail(
-            "preprocessing must be an object with some of "
-            f"{', '.join(PreparationOptions.RECORDED)}, not {block!r}"
+            f"preprocessing must be an object with some of {', '.join(names)}, "
+            f"not {block!r}"
         )
     try:
         # Options not recorded keep the values of the models made before.

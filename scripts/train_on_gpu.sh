@@ -11,7 +11,8 @@
 # Packages the machine lacks can travel as wheels in .whl/ (installed first).
 # Mock generation stops at MOCK_SECONDS; the complete shards made by then are
 # kept (the dataset's n is cut to them) and training takes --time-limit
-# TRAIN_SECONDS.
+# TRAIN_SECONDS. SEED (41) and SIZE (128) choose the mocks; SIZE larger than
+# the model's input with --crop trains on windows at varied offsets.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 n=$1 mock_seconds=$2 train_seconds=$3
@@ -19,6 +20,7 @@ shift 3
 out=${OUT:?set OUT to the directory for the model and logs}
 work=${WORK:-/tmp/picasso-gpu}
 seed=${SEED:-41}
+size=${SIZE:-128}
 shard=64
 
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -33,7 +35,7 @@ train() { python3 -m picasso_astro.training.cli "$@"; }
 started=$SECONDS
 
 timeout -s KILL "$mock_seconds" python3 -m picasso_astro.training.cli mocks \
-    --n "$n" --seed "$seed" --size 128 --shard-size $shard --workers "$cores" \
+    --n "$n" --seed "$seed" --size "$size" --shard-size $shard --workers "$cores" \
     -o "$work/mocks" --quiet || echo "mocks: stopped at ${mock_seconds} s"
 pkill -9 -f "picasso_astro.training.cli mocks" || true
 python3 - "$work/mocks" $shard <<'EOF'

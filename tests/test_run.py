@@ -103,13 +103,15 @@ def test_switching_a_recorded_step_warns(galaxy_files, tiny_model_dir):
 
 
 def test_the_bundled_model_records_its_preparation():
-    # Model 0.2 was trained on mocks prepared as predict prepares galaxies.
+    # Trained on mocks prepared as predict prepares galaxies, and on windows
+    # at varied offsets: it sees 32 frame pixels around a cutout.
     config = load_model().config
     assert config.preprocessing.recorded() == {
         "background": True,
         "match_psf": True,
         "mask_sources": True,
         "reference_band": "r",
+        "context": 32,
     }
 
 
@@ -121,12 +123,32 @@ def test_config_preprocessing_block_is_validated(tiny_model_dir):
     )
     legacy = {k: v for k, v in config.items() if k != "preprocessing"}
     assert not ModelConfig.from_dict(legacy).preprocessing.match_psf
-    for block in ({"match_psfs": True}, {"background": 1}, ["background"]):
+    bad_blocks = (
+        {"match_psfs": True},
+        {"background": 1},
+        ["background"],
+        {"context": -1},
+    )
+    for block in bad_blocks:
         with pytest.raises(PicassoModelError, match="preprocessing"):
             ModelConfig.from_dict(config | {"preprocessing": block})
     for block in ({"r_max": 3}, {"r_max_nmgy": -1.0}, {"r_max_nmgy": "6"}):
         with pytest.raises(PicassoModelError, match="input_range"):
             ModelConfig.from_dict(config | {"input_range": block})
+
+
+def test_a_model_that_records_a_context_gets_it_by_default(tiny_model_dir):
+    from picasso_astro._run import preparation_for
+
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert "context" not in config["preprocessing"]  # 0 is not written
+    config["preprocessing"]["context"] = 32
+    loaded = load_model(tiny_model_dir)
+    loaded.config = ModelConfig.from_dict(config)
+    assert loaded.config.to_dict()["preprocessing"]["context"] == 32
+    assert preparation_for(loaded, {}).context == 32
+    with pytest.warns(PicassoWarning, match=r"context=0 \(trained with 32\)"):
+        assert preparation_for(loaded, {"context": 0}).context == 0
 
 
 def test_the_callers_model_is_left_as_it_was(galaxy_files, tiny_model_dir):

@@ -111,6 +111,14 @@ def _model_directory(path):
     help="Train on random crops of this many pixels a side (0: whole images).",
 )
 @click.option(
+    "--context",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Frame pixels around a cutout the model is to see at prediction "
+    "(recorded; for models trained with --crop on larger mocks).",
+)
+@click.option(
     "--init-from",
     default=None,
     help="Start from this model's weights (a directory, 'default' or a Hub "
@@ -164,6 +172,7 @@ def fit_command(
     brightness,
     balance,
     crop,
+    context,
     init_from,
     freeze,
     stop_after,
@@ -213,6 +222,7 @@ def fit_command(
             brightness=brightness,
             balance=balance,
             crop=crop,
+            context=context,
             freeze=tuple(freeze),
         )
         if resume and epochs is None:

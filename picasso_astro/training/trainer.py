@@ -104,6 +104,12 @@ class TrainConfig:
         fraction of the cost of a step, and sees galaxies off-centre and cut
         by the edge, as it will in cutouts of other sizes. Validation uses
         whole images.
+    context : int
+        Frame pixels around a cutout that the model is to see at prediction
+        (recorded in its configuration, the default of ``predict``'s
+        ``preprocessing={"context": ...}`` for frames; 0: the cutout alone).
+        For a model trained with ``crop`` on mocks larger than the crop, which
+        has learnt windows at varied offsets.
     val_fraction : float
         Galaxies held out for validation (and evaluation).
     seed : int
@@ -133,6 +139,7 @@ class TrainConfig:
     brightness: float = 0.3
     balance: float = 0.5
     crop: int = 0
+    context: int = 0
     val_fraction: float = 0.1
     seed: int = 0
     num_workers: int = 0
@@ -157,6 +164,9 @@ class TrainConfig:
         if self.crop < 0:
             msg = f"crop must be 0 (whole images) or a size in pixels, not {self.crop}"
             raise PicassoInputError(msg)
+        if self.context < 0:
+            msg = f"context must be 0 or a number of pixels, not {self.context}"
+            raise PicassoInputError(msg)
 
     def to_dict(self):
         """Return a JSON-ready dictionary."""
@@ -173,7 +183,13 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-_OPTIONS_ADDED_LATER = {"brightness": 0.0, "balance": 0.0, "crop": 0, "freeze": ()}
+_OPTIONS_ADDED_LATER = {
+    "brightness": 0.0,
+    "balance": 0.0,
+    "crop": 0,
+    "context": 0,
+    "freeze": (),
+}
 
 #: Parts of a `~picasso_astro.model.PicassoUNet` that ``freeze`` can hold fixed,
 #: and the modules they are made of.
@@ -517,7 +533,9 @@ def fit(
             ny, nx = np.shape(dataset[0]["images"])[-2:]
             model_config.cutout = {"kind": "fixed", "size": int(max(ny, nx))}
         # ... and prepare them as its training images were.
-        model_config.preprocessing = dataset_preparation(dataset)
+        model_config.preprocessing = dataset_preparation(dataset).replace(
+            {"context": train_config.context}
+        )
         model_config.input_range = input_range(dataset)
     tcfg = train_config
     property_names = model_config.property_names

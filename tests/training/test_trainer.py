@@ -357,7 +357,9 @@ def test_fit_starts_from_a_trained_model(galaxies, tmp_path):
         device="cpu",
         progress=False,
     )
-    tuned = TrainConfig(epochs=1, batch_size=4, lr=1e-9, val_fraction=0.25, crop=16)
+    tuned = TrainConfig(
+        epochs=1, batch_size=4, lr=1e-9, val_fraction=0.25, crop=16, context=8
+    )
     second = fit(
         galaxies,
         tmp_path / "second",
@@ -368,6 +370,10 @@ def test_fit_starts_from_a_trained_model(galaxies, tmp_path):
         initial_model=tmp_path / "first" / "model",
     )
     assert second.model.name == "tuned" and second.model.revision == "0.1"
+    # the frame context it is to be used with is recorded, 0 is not written
+    assert "context" not in first.model.config.to_dict()["preprocessing"]
+    assert second.model.config.preprocessing.context == 8
+    assert load_model(tmp_path / "second" / "model").config.preprocessing.context == 8
     assert (
         second.model.config.to_dict()["architecture"]
         == (first.model.config.to_dict()["architecture"])
