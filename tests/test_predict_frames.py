@@ -66,6 +66,38 @@ def test_cli_frames_and_catalogue_acceptance(field_4510, small_cutout_model, tmp
         assert len(maps.meta["inputs"]) == 5
 
 
+def test_a_models_recorded_context_is_used_for_frames(field_4510, tmp_path):
+    from picasso_astro.config import ModelConfig
+    from picasso_astro.hub import PicassoModel, save_model
+    from picasso_astro.preprocess import PreparationOptions
+
+    cutout = {"kind": "fixed", "size": 64}
+    plain = ModelConfig(width=4, depth=2, groups=2, name="tiny", cutout=cutout)
+    network = plain.build_network()
+    save_model(PicassoModel(network, plain), tmp_path / "plain")
+    recorded = ModelConfig.from_dict(plain.to_dict())
+    recorded.preprocessing = PreparationOptions(context=16)
+    save_model(PicassoModel(network, recorded), tmp_path / "context")
+    target = SkyCoord(RA[2], DEC[2], unit="deg")
+
+    def run(model, **options):
+        (maps,) = predict(
+            field_4510, targets=target, model=tmp_path / model,
+            preprocessing={**FAST_FRAMES, **options},
+        )  # fmt: skip
+        return maps
+
+    own = run("context")
+    assert own.meta["preprocessing"]["options"]["context"] == 16
+    assert own.shape == (64, 64)  # cut back to the cutout
+    given = run("plain", context=16)
+    np.testing.assert_array_equal(own["stellar_mass"].data, given["stellar_mass"].data)
+    with pytest.warns(PicassoWarning, match=r"context=0 \(trained with 16\)"):
+        alone = run("context", context=0)
+    assert alone.meta["preprocessing"]["options"]["context"] == 0
+    assert not np.array_equal(own["stellar_mass"].data, alone["stellar_mass"].data)
+
+
 def test_target_outside_every_frame(field_4510, small_cutout_model):
     targets = SkyCoord([RA[0], 10.0], [DEC[0], -40.0], unit="deg")
     with pytest.raises(
