@@ -37,7 +37,9 @@ def test_provenance_of_any_length_round_trips(maps, tmp_path, length):
 
 def test_file_layout(maps, tmp_path):
     path = maps.write(tmp_path / "out.fits")
-    with fits.open(path) as hdulist:
+    with fits.open(path, checksum=True) as hdulist:
+        # written without a second verification: it must be standard FITS
+        hdulist.verify("exception")
         names = [hdu.name for hdu in hdulist]
         assert names[1:3] == ["SFR", "SFR_ERR"]
         assert "MASK" in names

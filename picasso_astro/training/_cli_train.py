@@ -34,6 +34,21 @@ def _open_dataset(path, *, in_memory=False):
     return ShardedDataset(path, in_memory=in_memory)
 
 
+def _open_datasets(paths, *, in_memory=False):
+    """Open one training dataset, or several as one (`CombinedDataset`)."""
+    datasets = [_open_dataset(path, in_memory=in_memory) for path in paths]
+    if len(datasets) == 1:
+        return datasets[0]
+    from .dataset import CombinedDataset
+
+    return CombinedDataset(datasets)
+
+
+def _data_description(paths, dataset):
+    names = " + ".join(Path(path).resolve().name for path in paths)
+    return f"{names} ({len(dataset)} galaxies)"
+
+
 def _fail(error):
     raise click.ClickException(str(error)) from None
 
@@ -56,8 +71,10 @@ def _model_directory(path):
 @click.option(
     "--data",
     required=True,
+    multiple=True,
     type=click.Path(exists=True, file_okay=False),
-    help="Training dataset directory (picasso-train mocks writes one).",
+    help="Training dataset directory (picasso-train mocks writes one); "
+    "repeat it to train on several made alike, e.g. at two sizes (with --crop).",
 )
 @click.option(
     "--out",
@@ -189,7 +206,7 @@ def fit_command(
     from .trainer import TrainConfig, fit
 
     try:
-        dataset = _open_dataset(data, in_memory=in_memory)
+        dataset = _open_datasets(data, in_memory=in_memory)
         names = dataset_property_names(dataset)
         if properties and init_from:
             msg = (
@@ -237,7 +254,7 @@ def fit_command(
             stop_after=stop_after,
             time_limit=time_limit,
             progress=not quiet,
-            data_description=f"{Path(data).resolve().name} ({len(dataset)} galaxies)",
+            data_description=_data_description(data, dataset),
             initial_model=init_from,
         )
     except _USER_ERRORS as error:
@@ -294,7 +311,8 @@ def evaluate_command(
     run_split = model / "split.json"
     if split_file is None and run_split.is_file():
         trained_on = json.loads(run_split.read_text()).get("data")
-        if trained_on and Path(trained_on) == Path(data).resolve():
+        # A run on several datasets numbers its galaxies across them all.
+        if isinstance(trained_on, str) and Path(trained_on) == Path(data).resolve():
             split_file = run_split
     model = _model_directory(model)
     try:

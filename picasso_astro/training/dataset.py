@@ -72,6 +72,7 @@ from ..properties import PROPERTIES
 
 __all__ = [
     "FORMAT_VERSION",
+    "CombinedDataset",
     "ShardWriter",
     "ShardedDataset",
     "base_attrs",
@@ -447,3 +448,93 @@ class ShardedDataset:
 
     def __exit__(self, *exc):
         self.close()
+
+
+#: Manifest entries that must agree for datasets to be trained on together.
+_MUST_AGREE = ("bands", "pixel_scale", "property_names", "preprocessing")
+
+
+class CombinedDataset:
+    """Several datasets trained on as one, e.g. mocks made at two sizes.
+
+    Galaxy ``i`` of the whole is galaxy ``i`` of the first dataset, then those
+    of the second follow, and so on. The datasets must hold the same bands,
+    pixel scale, properties and preparation; their images may differ in size
+    (train on crops no larger than the smallest, ``crop``).
+
+    Parameters
+    ----------
+    datasets : sequence
+        Datasets with an ``attrs`` manifest (`ShardedDataset`).
+
+    Raises
+    ------
+    PicassoInputError
+        If the datasets do not agree on what they hold.
+    """
+
+    def __init__(self, datasets):
+        self.parts = list(datasets)
+        if not self.parts:
+            msg = "no datasets to combine; give at least one"
+            raise PicassoInputError(msg)
+        first = _described(self.parts[0])
+        for part in self.parts[1:]:
+            theirs = _described(part)
+            for key in _MUST_AGREE:
+                if theirs.get(key) != first.get(key):
+                    msg = (
+                        f"{_name(part)} and {_name(self.parts[0])} differ in "
+                        f"{key} ({theirs.get(key)!r} against "
+                        f"{first.get(key)!r}); train only on datasets made alike"
+                    )
+                    raise PicassoInputError(msg)
+        self.offsets = np.cumsum([0] + [len(part) for part in self.parts])
+        self.directories = [getattr(part, "directory", None) for part in self.parts]
+
+    @property
+    def attrs(self):
+        """dict: the first dataset's manifest, with the total count and every size."""
+        sizes = sorted({_side(part) for part in self.parts})
+        return dict(_described(self.parts[0]), n=len(self), sizes=sizes)
+
+    def image_sizes(self):
+        """Return each galaxy's image side, one entry per galaxy."""
+        return np.concatenate(
+            [np.full(len(part), _side(part)) for part in self.parts]
+        ).astype(int)
+
+    def __len__(self):
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index):
+        if not -len(self) <= index < len(self):
+            msg = f"index {index} is out of range for a dataset of {len(self)} galaxies"
+            raise IndexError(msg)
+        index = index % len(self)
+        number = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return self.parts[number][index - self.offsets[number]]
+
+    def close(self):
+        """Close every dataset's open files."""
+        for part in self.parts:
+            getattr(part, "close", lambda: None)()
+
+
+def _described(dataset):
+    """Return a dataset's manifest, with its property names however given."""
+    manifest = dict(getattr(dataset, "attrs", None) or {})
+    names = getattr(dataset, "property_names", None) or manifest.get("property_names")
+    manifest["property_names"] = list(names) if names else None
+    return manifest
+
+
+def _name(dataset):
+    return str(getattr(dataset, "directory", type(dataset).__name__))
+
+
+def _side(dataset):
+    size = _described(dataset).get("size")
+    if size is None:
+        size = max(np.shape(dataset[0]["images"])[-2:])
+    return int(size)

@@ -435,6 +435,46 @@ def recalibrate_norm(network, loader, device, *, max_batches=NORM_CALIBRATION_BA
     network.train(was_training)
 
 
+def _image_sizes(dataset):
+    """Each galaxy's image side for datasets of several sizes, else None."""
+    if not hasattr(dataset, "image_sizes"):
+        return None
+    sizes = np.asarray(dataset.image_sizes())
+    return sizes if np.unique(sizes).size > 1 else None
+
+
+def _check_crop_fits(sizes, crop):
+    """Refuse to train on images of several sizes unless crops make them one."""
+    if sizes is None or 0 < crop <= sizes.min():
+        return
+    msg = (
+        f"the datasets hold images of {', '.join(map(str, np.unique(sizes)))} "
+        f"pixels; train on crops no larger than the smallest: --crop "
+        f"{int(sizes.min())} or less"
+    )
+    raise PicassoInputError(msg)
+
+
+def _batches_by_size(sizes, batch_size):
+    """Return batches of positions whose images share a size (validation)."""
+    batches = []
+    for side in np.unique(sizes):
+        positions = np.flatnonzero(sizes == side).tolist()
+        batches += [
+            positions[i : i + batch_size] for i in range(0, len(positions), batch_size)
+        ]
+    return batches
+
+
+def _data_record(dataset):
+    """Where the data came from, for split.json: a directory, a list, or None."""
+    directories = getattr(dataset, "directories", None)
+    if directories is not None:
+        return [str(Path(d).resolve()) if d else None for d in directories]
+    directory = getattr(dataset, "directory", None)
+    return str(Path(directory).resolve()) if directory else None
+
+
 def fit(
     dataset,
     out_dir,
@@ -501,6 +541,7 @@ def fit(
     rank, world, device, distributed = _distributed_setup(device)
     amp = device.type == "cuda"
     names = dataset_property_names(dataset)
+    sizes = _image_sizes(dataset)
 
     if resume:
         state, tensors = load_checkpoint(out_dir)
@@ -529,9 +570,11 @@ def fit(
                 }
             )
         if model_config.cutout.get("kind", "fixed") == "fixed":
-            # Predictions cut galaxies out at the size the model was trained on.
+            # Predictions cut galaxies out at the size the model was trained on
+            # (the smallest, for datasets of several sizes).
             ny, nx = np.shape(dataset[0]["images"])[-2:]
-            model_config.cutout = {"kind": "fixed", "size": int(max(ny, nx))}
+            side = int(max(ny, nx)) if sizes is None else int(sizes.min())
+            model_config.cutout = {"kind": "fixed", "size": side}
         # ... and prepare them as its training images were.
         model_config.preprocessing = dataset_preparation(dataset).replace(
             {"context": train_config.context}
@@ -539,6 +582,7 @@ def fit(
         model_config.input_range = input_range(dataset)
     tcfg = train_config
     property_names = model_config.property_names
+    _check_crop_fits(sizes, tcfg.crop)
 
     torch.manual_seed(tcfg.seed)
     # Channels-last runs the convolutions several times faster on CPU (oneDNN)
@@ -584,7 +628,14 @@ def fit(
         val_pairs = TrainingPairs(
             dataset, property_names, indices=val_idx, augment=False, **common
         )
-        val_loader = torch.utils.data.DataLoader(val_pairs, **loader_options)
+        if sizes is None:
+            val_loader = torch.utils.data.DataLoader(val_pairs, **loader_options)
+        else:
+            options = dict(loader_options)
+            batches = _batches_by_size(sizes[val_idx], options.pop("batch_size"))
+            val_loader = torch.utils.data.DataLoader(
+                val_pairs, batch_sampler=batches, **options
+            )
 
     _freeze(network, tcfg.freeze)
     decay, no_decay = [], []
@@ -638,8 +689,7 @@ def fit(
         out_dir.mkdir(parents=True, exist_ok=True)
         split = {"train": train_idx, "val": val_idx, "seed": tcfg.seed}
         split["val_fraction"] = tcfg.val_fraction
-        directory = getattr(dataset, "directory", None)
-        split["data"] = str(Path(directory).resolve()) if directory else None
+        split["data"] = _data_record(dataset)
         (out_dir / "split.json").write_text(json.dumps(split) + "\n")
 
     history = []

@@ -202,3 +202,22 @@ def test_an_interrupted_mock_dataset_is_not_trained_on(tmp_path):
         PicassoInputError, match=r"1 of 2 shards are missing.*finish it: run.*--seed 2"
     ):
         ShardedDataset(tmp_path)
+
+
+def test_fit_trains_on_mocks_of_two_sizes_given_twice(tmp_path):
+    small, large = tmp_path / "small", tmp_path / "large"
+    write_mock_dataset(small, 3, seed=3, size=SIZE, progress=False)
+    write_mock_dataset(large, 3, seed=4, size=2 * SIZE, progress=False)
+    fit = ["fit", "--data", small, "--data", large, "--epochs", 1, "--quiet"]
+    fit += ["--width", 4, "--depth", 2, "--batch-size", 2, "--val-fraction", 0.3]
+    refused = CliRunner().invoke(main, [*map(str, fit), "--out", str(tmp_path / "w")])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert f"--crop {SIZE} or less" in refused.output
+    fit += ["--out", tmp_path / "run", "--crop", SIZE]
+    done = CliRunner().invoke(main, list(map(str, fit)))
+    assert done.exit_code == 0, done.output
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["cutout"] == {"kind": "fixed", "size": SIZE}
+    assert "small + large (6 galaxies)" in json.dumps(config["provenance"])
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert split["data"] == [str(small.resolve()), str(large.resolve())]

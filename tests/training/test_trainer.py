@@ -18,6 +18,7 @@ from picasso_astro.training._data import (
     split_indices,
 )
 from picasso_astro.training._loss import pixel_weights, quantized_regression_loss
+from picasso_astro.training.dataset import CombinedDataset
 from picasso_astro.training.trainer import (
     TrainConfig,
     fit,
@@ -526,3 +527,59 @@ def test_time_limit_shortens_the_run_and_its_schedule(galaxies, tmp_path):
     )
     paused, _ = load_checkpoint(tmp_path / "paused")
     assert paused["epoch"] == 1 and paused["train_config"]["epochs"] == 3
+
+
+class _Renamed(SyntheticGalaxies):
+    property_names = ("stellar_mass", "sfr", "hi")
+
+
+def _larger(n, seed=0):
+    # far from the blob its flux underflows to 0, and the colour to 0 / 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return SyntheticGalaxies(n=n, size=48, seed=seed)
+
+
+def test_combined_datasets_index_through_and_must_be_made_alike():
+    small, large = SyntheticGalaxies(n=3, size=32), _larger(2)
+    both = CombinedDataset([small, large])
+    assert len(both) == 5
+    np.testing.assert_array_equal(both[3]["images"], large[0]["images"])
+    np.testing.assert_array_equal(both[-1]["images"], large[1]["images"])
+    assert both.image_sizes().tolist() == [32, 32, 32, 48, 48]
+    assert both.attrs["sizes"] == [32, 48] and both.attrs["n"] == 5
+    with pytest.raises(IndexError):
+        both[5]
+    with pytest.raises(PicassoInputError, match="differ in property_names"):
+        CombinedDataset([small, _Renamed(n=2)])
+
+
+def test_fit_on_datasets_of_two_sizes_needs_crops_that_fit_both(tmp_path):
+    both = CombinedDataset([SyntheticGalaxies(n=8, size=32), _larger(8, seed=1)])
+    whole = TrainConfig(epochs=1, batch_size=4, val_fraction=0.25, brightness=0.0)
+    with pytest.raises(PicassoInputError, match="--crop 32 or less"):
+        fit(
+            both,
+            tmp_path / "whole",
+            train_config=whole,
+            model_config=tiny_model_config(),
+            device="cpu",
+            progress=False,
+        )
+    cropped = TrainConfig(
+        epochs=1, batch_size=4, val_fraction=0.25, brightness=0.0, crop=32
+    )
+    result = fit(
+        both,
+        tmp_path / "crops",
+        train_config=cropped,
+        model_config=tiny_model_config(),
+        device="cpu",
+        progress=False,
+    )
+    # validation ran on whole images of both sizes, in batches of one size
+    split = json.loads((tmp_path / "crops" / "split.json").read_text())
+    assert {both.image_sizes()[i] for i in split["val"]} == {32, 48}
+    assert np.isfinite(result.history[-1]["val_loss"])
+    assert split["data"] == [None, None]
+    # predictions cut galaxies out at the smaller size
+    assert result.model.config.cutout == {"kind": "fixed", "size": 32}
