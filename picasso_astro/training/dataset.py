@@ -261,6 +261,17 @@ class ShardWriter:
             self.abort()
 
 
+def _locate(index, offsets):
+    """Return ``(part, index in it)`` of galaxy ``index``, parts at ``offsets``."""
+    total = int(offsets[-1])
+    if not -total <= index < total:
+        msg = f"index {index} is out of range for a dataset of {total} galaxies"
+        raise IndexError(msg)
+    index = index % total
+    number = int(np.searchsorted(offsets, index, side="right") - 1)
+    return number, int(index - offsets[number])
+
+
 class ShardedDataset:
     """Read a sharded dataset galaxy by galaxy (a map-style torch dataset).
 
@@ -397,12 +408,7 @@ class ShardedDataset:
         return self._files[number]
 
     def _locate(self, index):
-        if not -len(self) <= index < len(self):
-            msg = f"index {index} is out of range for a dataset of {len(self)} galaxies"
-            raise IndexError(msg)
-        index = index % len(self)
-        number = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        return number, index - self.offsets[number]
+        return _locate(index, self.offsets)
 
     def __getitem__(self, index):
         """Return galaxy ``index`` as a dict of arrays (see the module docstring).
@@ -508,12 +514,8 @@ class CombinedDataset:
         return int(self.offsets[-1])
 
     def __getitem__(self, index):
-        if not -len(self) <= index < len(self):
-            msg = f"index {index} is out of range for a dataset of {len(self)} galaxies"
-            raise IndexError(msg)
-        index = index % len(self)
-        number = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        return self.parts[number][index - self.offsets[number]]
+        number, slot = _locate(index, self.offsets)
+        return self.parts[number][slot]
 
     def close(self):
         """Close every dataset's open files."""
