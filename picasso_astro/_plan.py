@@ -262,11 +262,13 @@ def split_units(units, size=FIELD_TASK_SIZE, *, workers=None):
     size : int
         Most galaxies of a field per unit.
     workers : int, optional
-        Worker threads.  When there are at least as many units as workers,
-        fields that take their background whole (``field_background``) are
-        split in units of up to `FIELD_BACKGROUND_TASK_SIZE` galaxies only:
-        every unit of a field reads its frames and estimates their background
-        again, which pays only where a worker would otherwise wait.
+        Worker threads.  Every unit of a field that takes its background
+        whole (``field_background``) reads its frames and estimates their
+        background again, which pays only where a worker would otherwise
+        wait: with at least as many units as workers, such fields are split
+        in units of up to `FIELD_BACKGROUND_TASK_SIZE` galaxies, and with
+        fewer, in as many pieces as give every worker work (at least
+        ``size`` galaxies each).
 
     Returns
     -------
@@ -276,8 +278,13 @@ def split_units(units, size=FIELD_TASK_SIZE, *, workers=None):
     split = []
     for unit in units:
         limit = size
-        if enough and isinstance(unit, FieldUnit) and unit.field_background:
-            limit = max(size, FIELD_BACKGROUND_TASK_SIZE)
+        if workers and isinstance(unit, FieldUnit) and unit.field_background:
+            if enough:
+                limit = max(size, FIELD_BACKGROUND_TASK_SIZE)
+            else:
+                # Only as many pieces as give every worker work.
+                share = -(-workers // len(units))
+                limit = max(size, -(-len(unit) // share))
         if isinstance(unit, FieldUnit) and len(unit) > limit:
             pieces = -(-len(unit) // limit)
             step = -(-len(unit) // pieces)

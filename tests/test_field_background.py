@@ -14,7 +14,12 @@ from photutils.background import Background2D, MedianBackground
 from scipy import ndimage
 
 from picasso_astro import _grid, _sources
-from picasso_astro._plan import FIELD_BACKGROUND_MIN, plan_units, split_units
+from picasso_astro._plan import (
+    FIELD_BACKGROUND_MIN,
+    FieldUnit,
+    plan_units,
+    split_units,
+)
 from picasso_astro.exceptions import PicassoInputError
 from picasso_astro.images import BANDS, BandImage
 from picasso_astro.inputs import parse_targets
@@ -390,6 +395,12 @@ def test_fields_taking_their_background_whole_are_split_less(tmp_path):
     (unit,) = plan_units(fields, parse_targets(coords)).units
     # One field for two workers: split, so that both have work.
     assert [len(u) for u in split_units([unit], 32, workers=2)] == [20, 20]
+    # ... in two pieces, however many galaxies: each piece estimates the
+    # field's background again (100 galaxies were once four tasks).
+    hundred = FieldUnit(unit.field, unit.targets * 3, True)
+    assert [len(u) for u in split_units([hundred], 32, workers=2)] == [60, 60]
+    assert [len(u) for u in split_units([hundred], 32, workers=3)] == [40] * 3
+    assert [len(u) for u in split_units([hundred], 32)] == [30] * 4
     # As many fields as workers: each field's frames read, and their
     # background estimated, once.
     assert [len(u) for u in split_units([unit, unit], 32, workers=2)] == [40, 40]
