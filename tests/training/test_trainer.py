@@ -553,29 +553,26 @@ def test_combined_datasets_index_through_and_must_be_made_alike():
         CombinedDataset([small, _Renamed(n=2)])
 
 
-def test_fit_on_datasets_of_two_sizes_needs_crops_that_fit_both(tmp_path):
-    both = CombinedDataset([SyntheticGalaxies(n=8, size=32), _larger(8, seed=1)])
-    whole = TrainConfig(epochs=1, batch_size=4, val_fraction=0.25, brightness=0.0)
-    with pytest.raises(PicassoInputError, match="--crop 32 or less"):
-        fit(
-            both,
-            tmp_path / "whole",
-            train_config=whole,
-            model_config=tiny_model_config(),
-            device="cpu",
-            progress=False,
-        )
-    cropped = TrainConfig(
-        epochs=1, batch_size=4, val_fraction=0.25, brightness=0.0, crop=32
-    )
-    result = fit(
-        both,
-        tmp_path / "crops",
-        train_config=cropped,
+def _fit_tiny(dataset, out, config):
+    return fit(
+        dataset,
+        out,
+        train_config=config,
         model_config=tiny_model_config(),
         device="cpu",
         progress=False,
     )
+
+
+def test_fit_on_datasets_of_two_sizes_needs_crops_that_fit_both(tmp_path):
+    both = CombinedDataset([SyntheticGalaxies(n=8, size=32), _larger(8, seed=1)])
+    whole = TrainConfig(epochs=1, batch_size=4, val_fraction=0.25, brightness=0.0)
+    with pytest.raises(PicassoInputError, match="--crop 32 or less"):
+        _fit_tiny(both, tmp_path / "whole", whole)
+    cropped = TrainConfig(
+        epochs=1, batch_size=4, val_fraction=0.25, brightness=0.0, crop=32
+    )
+    result = _fit_tiny(both, tmp_path / "crops", cropped)
     # validation ran on whole images of both sizes, in batches of one size
     split = json.loads((tmp_path / "crops" / "split.json").read_text())
     assert {both.image_sizes()[i] for i in split["val"]} == {32, 48}
