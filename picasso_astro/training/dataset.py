@@ -497,18 +497,17 @@ class CombinedDataset:
                     raise PicassoInputError(msg)
         self.offsets = np.cumsum([0] + [len(part) for part in self.parts])
         self.directories = [getattr(part, "directory", None) for part in self.parts]
+        self._sides = [_side(part) for part in self.parts]
 
     @property
     def attrs(self):
         """dict: the first dataset's manifest, with the total count and every size."""
-        sizes = sorted({_side(part) for part in self.parts})
+        sizes = sorted(set(self._sides))
         return dict(_described(self.parts[0]), n=len(self), sizes=sizes)
 
     def image_sizes(self):
         """Return each galaxy's image side, one entry per galaxy."""
-        return np.concatenate(
-            [np.full(len(part), _side(part)) for part in self.parts]
-        ).astype(int)
+        return np.repeat(self._sides, np.diff(self.offsets)).astype(int)
 
     def __len__(self):
         return int(self.offsets[-1])
