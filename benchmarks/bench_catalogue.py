@@ -7,10 +7,12 @@ too few clean stars give a PSF, so ``--psf-fwhm`` stands in there), and
 LocalCluster.  Prints
 galaxies/s (model loading and cluster start-up excluded; reading frames,
 preprocessing, the network and writing files included) and the peak
-resident memory of the process.
+resident memory of the process (and of each Dask worker).
 With 16 galaxies or more in a field (as with ``--per-field 40``), the
-field's residual background is estimated once on its whole frames, and a
-field is split over Dask tasks only where a worker would otherwise wait.
+field's residual background is estimated once on its whole frames; on Dask,
+each band of such a field is read and prepared once, as a task of its own,
+for all the field's tasks, and a field is split over Dask tasks only where a
+worker would otherwise wait.
 
 With ``--one-per-field N``, each galaxy lies in a field of its own, as in
 spectroscopic catalogues: N fields, one galaxy at a random place in each.
@@ -229,7 +231,9 @@ def run(args):
             )
             elapsed += time.perf_counter() - start
         galaxies += int(np.sum(summary["status"] == "done"))
+    worker_peaks = []
     if client is not None:
+        worker_peaks = _worker_peaks(client)
         client.close()
         cluster.close()
     return {
@@ -239,6 +243,7 @@ def run(args):
         "galaxies_per_s": galaxies / elapsed,
         "peak_rss_mib": peak_rss_mib(),
         "workers": args.workers,
+        "worker_peak_rss_mib": worker_peaks,
     }
 
 
@@ -595,6 +600,9 @@ def main():
         f"({args.per_field} per field), {where}: {result['seconds']:.1f} s, "
         f"{result['galaxies_per_s']:.2f} galaxies/s; "
         f"peak RSS {result['peak_rss_mib']:.0f} MiB (this process)"
+        + "".join(
+            f", {peak:.0f} MiB (a worker)" for peak in result["worker_peak_rss_mib"]
+        )
     )
 
 

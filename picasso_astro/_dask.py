@@ -1,15 +1,18 @@
 """Work units run on Dask distributed workers.
 
-Each unit (one SDSS field, or a group of cutouts) is one task.  The model
-travels once to every worker (scattered, replicated) and is built once per
-worker process; each task returns one `~picasso_astro._plan.Outcome` per
-galaxy.  A worker that dies takes its running task with it: the scheduler
-runs it again elsewhere, and only a unit that kills workers repeatedly is
-reported as failed, galaxy by galaxy.
+Each unit (one SDSS field, or a group of cutouts) is one task.  A field
+whose galaxies take their background from its whole frames has each band
+prepared once, as a task of its own (`~picasso_astro._field_setup`), for
+all the field's units.  The model travels once to every worker (scattered,
+replicated) and is built once per worker process; each task returns one
+`~picasso_astro._plan.Outcome` per galaxy.  A worker that dies takes its
+running task with it: the scheduler runs it again elsewhere, and only a unit
+that kills workers repeatedly is reported as failed, galaxy by galaxy.
 """
 
 import hashlib
 
+from ._field_setup import adopt_bands, prepare_band
 from ._inference import resolve_device
 from ._outputs import write_outcome
 from ._plan import FieldUnit, Outcome
@@ -18,6 +21,7 @@ from ._warnings import quiet_preparation
 from .config import ModelConfig
 from .exceptions import PicassoInputError
 from .hub import PicassoModel
+from .images import BANDS
 
 __all__ = ["distributed_outcomes", "local_client"]
 
@@ -56,7 +60,13 @@ def _worker_model(digest, payload, device):
     return _WORKER_MODELS[key]
 
 
-def run_unit(unit, digest, payload, options):
+def run_band(sdss_field, band):
+    """Prepare one band of a field on a worker (`~picasso_astro._field_setup`)."""
+    with quiet_preparation():
+        return prepare_band(sdss_field, band)
+
+
+def run_unit(unit, digest, payload, options, bands=None):
     """Run one work unit on a worker; return its outcomes.
 
     Parameters
@@ -69,6 +79,9 @@ def run_unit(unit, digest, payload, options):
     options : dict
         ``device``, ``batch_size``, ``tile_size``, ``preparation`` (a
         `~picasso_astro.preprocess.PreparationOptions`), ``output_dir``.
+    bands : list, optional
+        The `run_band` results of the unit's field, when its galaxies take
+        their background from the whole frames.
 
     Returns
     -------
@@ -76,6 +89,8 @@ def run_unit(unit, digest, payload, options):
         With maps, or with ``output`` set and no maps when writing files.
     """
     loaded, device = _worker_model(digest, payload, options["device"])
+    if bands:
+        adopt_bands(unit.field, bands)
     items = unit_items(unit, loaded.config, options["preparation"])
     outcomes = []
     stream = stream_outcomes(
@@ -145,13 +160,21 @@ def distributed_outcomes(client, units, loaded, options, *, in_flight=None):
     [payload_future] = client.scatter([payload], broadcast=True, hash=False)
     pending = iter(units)
     running = {}
+    shared = _SharedBands(client, units, options)
 
     def submit_next():
         unit = next(pending, None)
         if unit is None:
             return False
         future = client.submit(
-            run_unit, unit, digest, payload_future, options, pure=False
+            run_unit,
+            unit,
+            digest,
+            payload_future,
+            options,
+            shared.for_unit(unit),
+            pure=False,
+            **shared.placement(unit),
         )
         running[future.key] = (future, unit)
         completed.add(future)
@@ -169,6 +192,7 @@ def distributed_outcomes(client, units, loaded, options, *, in_flight=None):
             except Exception as exc:  # any task failure is reported per galaxy
                 outcomes = _unit_failed(unit, _error_for(unit, exc))
             future.release()
+            shared.done(unit)
             yield from outcomes
             submit_next()
     finally:
@@ -176,7 +200,110 @@ def distributed_outcomes(client, units, loaded, options, *, in_flight=None):
         # should go on running for nobody.
         client.cancel([future for future, _ in running.values()])
         running.clear()
+        shared.release()
         payload_future.release()
+
+
+#: Dask priority of the `run_band` tasks (units have 0).
+BAND_PRIORITY = 1
+
+
+def _shares_bands(unit, options):
+    return (
+        isinstance(unit, FieldUnit)
+        and unit.field_background
+        and options["preparation"].background
+    )
+
+
+def _field_key(unit):
+    return tuple(sorted((band, str(path)) for band, path in unit.field.paths.items()))
+
+
+class _SharedBands:
+    """The `run_band` tasks of fields whose galaxies share them.
+
+    Each band of such a field is one task, submitted with the field's first
+    unit and released after its last.  The units of a field split for
+    several workers (`~picasso_astro._plan.split_units`) go to different
+    workers, each with the whole field's bands.
+    """
+
+    def __init__(self, client, units, options):
+        self._client = client
+        self._options = options
+        self._units = {}
+        for unit in units:
+            if _shares_bands(unit, options):
+                key = _field_key(unit)
+                self._units[key] = self._units.get(key, 0) + 1
+        self._left = dict(self._units)
+        self._futures = {}
+        self._placed = {}
+        self._turn = -1
+        self._workers = sorted(client.nthreads()) if self._left else []
+
+    def for_unit(self, unit):
+        """Return the band futures of the unit's field (None if it has none)."""
+        if not _shares_bands(unit, self._options):
+            return None
+        key = _field_key(unit)
+        if key not in self._futures:
+            self._futures[key] = [
+                self._client.submit(
+                    run_band,
+                    unit.field,
+                    band,
+                    pure=False,
+                    priority=BAND_PRIORITY,
+                    **self._next_worker(),
+                )
+                for band in BANDS
+            ]
+        return self._futures[key]
+
+    def _next_worker(self):
+        # Bands go to the workers in turn.  Placed, they are also sent to
+        # their worker at once rather than held in the scheduler's queue
+        # (as tasks without dependencies are) until a worker is idle: each
+        # worker then runs its bands before any unit (`BAND_PRIORITY`), and
+        # a band never waits for a whole unit of another field to finish.
+        self._turn += 1
+        return self._loosely_on(self._turn)
+
+    def _loosely_on(self, turn):
+        """Return ``submit`` keywords preferring the ``turn``-th worker."""
+        if not self._workers:
+            return {}
+        worker = self._workers[turn % len(self._workers)]
+        return {"workers": [worker], "allow_other_workers": True}
+
+    def placement(self, unit):
+        """Return ``submit`` keywords spreading a split field's units over workers."""
+        if not _shares_bands(unit, self._options):
+            return {}
+        key = _field_key(unit)
+        if self._units[key] < 2:
+            return {}
+        turn = self._placed.get(key, 0)
+        self._placed[key] = turn + 1
+        return self._loosely_on(turn)
+
+    def done(self, unit):
+        """Count a unit finished; release its field's bands after the last."""
+        if not _shares_bands(unit, self._options):
+            return
+        key = _field_key(unit)
+        self._left[key] -= 1
+        if self._left[key] == 0:
+            for future in self._futures.pop(key, []):
+                future.release()
+
+    def release(self):
+        """Release every band still held (a run stopped early)."""
+        for futures in self._futures.values():
+            self._client.cancel(futures)
+        self._futures.clear()
 
 
 def local_client(n_workers):

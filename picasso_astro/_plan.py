@@ -37,8 +37,9 @@ CUTOUT_TASK_SIZE = 16
 #: cutouts' own estimates, and is the same for all of them.
 FIELD_BACKGROUND_MIN = 16
 #: Galaxies per Dask task of such a field when there are already tasks
-#: enough for every worker: each task of the field estimates its background
-#: again (and reads its frames again), so it is split less.
+#: enough for every worker: each task of the field receives its five frames
+#: and their backgrounds (about 260 MB for an SDSS field) from the workers
+#: that prepared them (`~picasso_astro._field_setup`), so it is split less.
 FIELD_BACKGROUND_TASK_SIZE = 128
 
 
@@ -263,10 +264,10 @@ def split_units(units, size=FIELD_TASK_SIZE, *, workers=None):
         Most galaxies of a field per unit.
     workers : int, optional
         Worker threads.  Every unit of a field that takes its background
-        whole (``field_background``) reads its frames and estimates their
-        background again, which pays only where a worker would otherwise
-        wait: with at least as many units as workers, such fields are split
-        in units of up to `FIELD_BACKGROUND_TASK_SIZE` galaxies, and with
+        whole (``field_background``) receives the field's frames and their
+        background, which pays only where a worker would otherwise wait:
+        with at least as many units as workers, such fields are split in
+        units of up to `FIELD_BACKGROUND_TASK_SIZE` galaxies, and with
         fewer, in as many pieces as give every worker work (at least
         ``size`` galaxies each).
 

@@ -465,11 +465,27 @@ def _file_stars_psf(image, frame, size):
         )
         raise ValueError(msg)
     result = _measure_stars_psf(image, size)
+    remember_star_psf(frame, result, size)
+    return result
+
+
+def star_psf_of(frame, size=PSF_SIZE):
+    """Return what was measured of a frame file's stars in this process, or None.
+
+    A ``(psf, fwhm, nstars)`` tuple, or the message of the failure; with
+    `remember_star_psf`, another process (a Dask worker) then uses the same.
+    """
     with _FILE_STAR_PSFS_LOCK:
-        _FILE_STAR_PSFS[key] = result
+        return _FILE_STAR_PSFS.get((frame, size))
+
+
+def remember_star_psf(frame, result, size=PSF_SIZE):
+    """Keep the star PSF of a frame file (from `star_psf_of`) for this process."""
+    with _FILE_STAR_PSFS_LOCK:
+        _FILE_STAR_PSFS[(frame, size)] = result
+        _FILE_STAR_PSFS.move_to_end((frame, size))
         while len(_FILE_STAR_PSFS) > FILE_STAR_PSFS:
             _FILE_STAR_PSFS.popitem(last=False)
-    return result
 
 
 def _stars_psf(image, size):

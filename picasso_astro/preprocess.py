@@ -487,15 +487,17 @@ def field_backgrounds(sdss_field):
         Per band: the background in nanomaggies (float32, the whole frame's
         shape) and its ``median``, ``rms``, box size and ``"scope": "field"``.
     """
-    backgrounds = {}
-    for band in BANDS:
-        key = ("background", band)
-        if key not in sdss_field.cache:
-            background, info = estimate_background(sdss_field.image(band))
-            info = dict(info, scope="field")
-            sdss_field.cache[key] = (background.astype(np.float32), info)
-        backgrounds[band] = sdss_field.cache[key]
-    return backgrounds
+    return {band: field_background(sdss_field, band) for band in BANDS}
+
+
+def field_background(sdss_field, band):
+    """Return one band's entry of `field_backgrounds` (estimated once per field)."""
+    key = ("background", band)
+    if key not in sdss_field.cache:
+        background, info = estimate_background(sdss_field.image(band))
+        info = dict(info, scope="field")
+        sdss_field.cache[key] = (background.astype(np.float32), info)
+    return sdss_field.cache[key]
 
 
 def _check_backgrounds(images, backgrounds, name):

@@ -709,6 +709,23 @@ class SDSSField:
         )
         return self._images[band]
 
+    def adopt_image(self, band, image):
+        """Use the band's whole frame as read elsewhere (by another process).
+
+        Parameters
+        ----------
+        band : str
+        image : `~picasso_astro.images.BandImage`
+            What `image` returns for the band, read whole.
+        """
+        if image.meta.get("file") != str(self.paths.get(band)):
+            msg = f"{image.meta.get('file')} is not the {band} frame of {self.name}"
+            raise ValueError(msg)
+        if image.meta.get("frame_rows") is not None:
+            msg = f"{image.meta['file']}: only some rows were read, not the frame"
+            raise ValueError(msg)
+        self._images[band] = image
+
     def _rows_suffice(self, band):
         """Return whether some rows of the band's frame give what the whole does.
 

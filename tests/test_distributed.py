@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from click.testing import CliRunner
+from field_helpers import write_field
 from helpers import FAST_FRAMES, FAST_WARNING, TARGET_WARNINGS, write_galaxy_files
 
 from picasso_astro import PicassoWarning, PropertyMaps, _dask, predict
 from picasso_astro._outputs import map_file_complete, map_path
 from picasso_astro.catalogue import predict_to_files
 from picasso_astro.cli import main
+from picasso_astro.sdss import find_frames
 
 pytestmark = [
     pytest.mark.filterwarnings(FAST_WARNING),
@@ -70,6 +72,44 @@ def test_results_match_local_and_model_loaded_once_per_worker(
 def _worker_models():
     """The models a worker process has built: key -> id of the model object."""
     return {key: id(entry[0]) for key, entry in _dask._WORKER_MODELS.items()}
+
+
+def test_a_fields_bands_are_prepared_once_for_all_its_tasks(
+    client, tiny_model_dir, tmp_path
+):
+    folder = write_field(tmp_path, shape=(320, 480))
+    (fld,) = find_frames(folder).values()
+    wcs, (ny, nx) = fld.geometry()
+    # Enough galaxies to take the field's background whole, in two tasks.
+    many = 40
+    coords = wcs.pixel_to_world(np.linspace(30, nx - 30, many), np.full(many, ny / 2))
+    options = {"psf_fwhm": 1.4, "background": True}
+    local = predict(
+        folder,
+        targets=coords,
+        model=tiny_model_dir,
+        device="cpu",
+        preprocessing=options,
+    )
+    with distributed.get_task_stream(client) as stream:
+        remote = predict(
+            folder,
+            targets=coords,
+            model=tiny_model_dir,
+            device="cpu",
+            preprocessing=options,
+            client=client,
+        )
+    tasks = [task["key"].split("-")[0] for task in stream.data]
+    # Five bands prepared once, for the field's two tasks (one per worker).
+    assert tasks.count("run_band") == 5
+    assert tasks.count("run_unit") == 2
+    units = [task for task in stream.data if task["key"].startswith("run_unit")]
+    assert len({task["worker"] for task in units}) == 2
+    for ours, theirs in zip(local, remote, strict=True):
+        assert theirs.meta["preprocessing"] == ours.meta["preprocessing"]
+        np.testing.assert_array_equal(theirs["sfr"].mask, ours["sfr"].mask)
+        np.testing.assert_allclose(theirs["sfr"].data, ours["sfr"].data, atol=1e-5)
 
 
 def test_errors_come_back_per_galaxy(client, galaxy_files, tiny_model_dir, tmp_path):
