@@ -231,9 +231,8 @@ def run(args):
             )
             elapsed += time.perf_counter() - start
         galaxies += int(np.sum(summary["status"] == "done"))
-    worker_peaks = []
+    worker_peaks = _worker_peaks(client)
     if client is not None:
-        worker_peaks = _worker_peaks(client)
         client.close()
         cluster.close()
     return {
