@@ -321,8 +321,10 @@ def classify_sources(
     Sources are detected on the inverse-variance weighted mean of the bands
     (photutils ``detect_sources``). The target is the source under
     ``centre``; its segment is deblended (``deblend_sources``), and pieces
-    that are point-like and off centre (stars on the galaxy) or lie far
-    beyond the central piece (neighbours merged with it) are taken out. Every
+    off centre that are stars (point-like; or brighter than the target's
+    centre and point-like once the galaxy's light beneath them is taken off,
+    or cut by masked pixels such as a saturated core) or that lie far beyond
+    the central piece (neighbours merged with it) are taken out. Every
     other source is a star (point-like) or a neighbour, masked whole. The
     footprint is the target's connected region of the smoothed reference
     band above ``isophote`` (or above twice the smoothed noise where that is
@@ -381,6 +383,8 @@ def classify_sources(
     core_area = np.count_nonzero(labels == target_child)
     far = max(3.0 * np.sqrt(core_area / np.pi), 3.0 * fwhm_pix)
     core_flux, core_r50 = _flux_and_r50(detection, labels == target_child, cy, cx)
+    core_peak_snr = catalogue.get(target_child, {}).get("peak_snr", np.inf)
+    central = labels == target_child if target_child else np.zeros(shape, bool)
     grow = max(int(np.ceil(fwhm_pix)), 1)
     neighbours = np.zeros(shape, bool)
     stars = np.zeros(shape, bool)
@@ -393,31 +397,44 @@ def classify_sources(
         piece = labels == label
         on_target = bool(target[piece].any())
         point_like = _point_like(row, fwhm_pix)
+        seen_through = False
         if on_target:
             dist = np.hypot(row["y"] - cy, row["x"] - cx)
-            star = point_like and dist > 2 * fwhm_pix
+            off_centre = dist > 2 * fwhm_pix
+            star = point_like and off_centre
+            seen_through = (
+                off_centre
+                and not star
+                and _star_seen_through(row, piece, core_peak_snr, bad, fwhm_pix)
+            )
             # A piece with a good share of the target's light beyond twice
             # its half-light radius is another galaxy seen through it.
             bright = detection[piece].sum() > COMPANION_FLUX * core_flux
             companion = bright and dist > max(2.0 * core_r50, 2.0 * fwhm_pix)
-            if not (star or companion or dist > far):
+            if not (star or seen_through or companion or dist > far):
                 continue  # a clump or arm of the target itself
+            if seen_through:
+                # Its piece holds much of the galaxy around it: only the star's
+                # core, grown to its halo, and what lies far out are not the
+                # target.
+                target &= ~(piece & ~_within(shape, (cy, cx), far))
+                star_core = piece & _within(shape, (row["y"], row["x"]), fwhm_pix)
+                piece = _star_mask(star_core, row, fwhm_pix, grow) & ~central
+                star = True
             target &= ~piece
             info["n_masked_stars_on_target"] += int(star)
             point_like = star
         info["n_masked_sources"] += 1
         if point_like:
             info["n_stars"] += 1
-            stars |= _star_mask(piece, row, fwhm_pix, grow)
+            stars |= piece if seen_through else _star_mask(piece, row, fwhm_pix, grow)
         else:
             n_neighbours += 1
             neighbours |= piece
     neighbours = ndimage.binary_dilation(neighbours, iterations=grow)
-    if target_child:
-        # The target's own central piece is never masked by another's growth.
-        core = labels == target_child
-        neighbours &= ~core
-        stars &= ~core
+    # The target's own central piece is never masked by another's growth.
+    neighbours &= ~central
+    stars &= ~central
     owned = _owned_by(labels, target)
     footprint, reached = _footprint(
         images[reference_band], target, neighbours | stars, owned, (iy, ix),
@@ -474,7 +491,9 @@ def _catalogue(detection, labels, noise, fwhm_pix):
 
     The core is the source's connected region above half its peak: its size
     tells a point source from a galaxy even when a bright star's halo makes
-    the whole segment large.
+    the whole segment large. The ``*_on_host`` measures take the light of
+    whatever the source sits on (the median 2-3 PSF FWHMs from its peak) off
+    first, so that a star seen through a galaxy still looks like a star.
     """
     rows = {}
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -483,40 +502,76 @@ def _catalogue(detection, labels, noise, fwhm_pix):
         sub = detection[box]
         inside = labels[box] == label
         iy, ix = np.unravel_index(np.argmax(np.where(inside, sub, -np.inf)), sub.shape)
-        peak = sub[iy, ix]
-        pieces, _ = ndimage.label(inside & (sub >= 0.5 * peak))
-        yy, xx = np.nonzero(pieces == pieces[iy, ix])
-        weight = np.clip(sub[yy, xx], 1e-12, None)
-        cy = float(np.average(yy, weights=weight))
-        cx = float(np.average(xx, weights=weight))
-        # Light within one PSF FWHM of the peak over light within three: about
-        # 0.9 for a point source, less for anything extended.
         by, bx = np.nonzero(inside)
         radius = np.hypot(by - iy, bx - ix)
-        light = np.clip(sub[by, bx], 0, None)
-        outer = light[radius <= 3 * fwhm_pix].sum()
-        concentration = light[radius <= fwhm_pix].sum() / outer if outer > 0 else 1.0
-        ellipticity = 0.0
-        if len(yy) >= 3:
-            cov = np.cov(np.vstack([yy - cy, xx - cx]), aweights=weight)
-            small, large = np.clip(np.linalg.eigvalsh(cov), 1e-12, None)
-            ellipticity = float(1 - np.sqrt(small / large))
+        annulus = sub[by, bx][(radius > 2 * fwhm_pix) & (radius <= 3 * fwhm_pix)]
+        floor = max(float(np.median(annulus)), 0.0) if annulus.size else 0.0
+        row = _core_shape(sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, 0.0)
+        on_host = _core_shape(sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, floor)
         rows[label] = {
-            "x": cx + box[1].start,
-            "y": cy + box[0].start,
-            "fwhm": float(2 * np.sqrt(len(yy) / np.pi)),
-            "ellipticity": ellipticity,
-            "concentration": float(concentration),
-            "peak_snr": float(peak / noise[box][iy, ix]),
+            "x": row["x"] + box[1].start,
+            "y": row["y"] + box[0].start,
+            "fwhm": row["fwhm"],
+            "ellipticity": row["ellipticity"],
+            "concentration": row["concentration"],
+            "fwhm_on_host": on_host["fwhm"],
+            "ellipticity_on_host": on_host["ellipticity"],
+            "concentration_on_host": on_host["concentration"],
+            "peak_snr": float(sub[iy, ix] / noise[box][iy, ix]),
         }
     return rows
 
 
-def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM):
+def _core_shape(sub, inside, peak_at, pixels, fwhm_pix, floor):
+    """Centroid, FWHM, ellipticity and concentration of a source above ``floor``."""
+    iy, ix = peak_at
+    by, bx, radius = pixels
+    half = floor + 0.5 * (sub[iy, ix] - floor)
+    pieces, _ = ndimage.label(inside & (sub >= half))
+    yy, xx = np.nonzero(pieces == pieces[iy, ix])
+    weight = np.clip(sub[yy, xx] - floor, 1e-12, None)
+    cy = float(np.average(yy, weights=weight))
+    cx = float(np.average(xx, weights=weight))
+    # Light within one PSF FWHM of the peak over light within three: about
+    # 0.9 for a point source, less for anything extended.
+    light = np.clip(sub[by, bx] - floor, 0, None)
+    outer = light[radius <= 3 * fwhm_pix].sum()
+    concentration = light[radius <= fwhm_pix].sum() / outer if outer > 0 else 1.0
+    ellipticity = 0.0
+    if len(yy) >= 3:
+        cov = np.cov(np.vstack([yy - cy, xx - cx]), aweights=weight)
+        small, large = np.clip(np.linalg.eigvalsh(cov), 1e-12, None)
+        ellipticity = float(1 - np.sqrt(small / large))
+    return {
+        "x": cx,
+        "y": cy,
+        "fwhm": float(2 * np.sqrt(len(yy) / np.pi)),
+        "ellipticity": ellipticity,
+        "concentration": float(concentration),
+    }
+
+
+def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM, suffix=""):
     return bool(
-        row["fwhm"] < limit * fwhm_pix
-        and row["ellipticity"] < 0.3
-        and row["concentration"] > POINT_CONCENTRATION
+        row["fwhm" + suffix] < limit * fwhm_pix
+        and row["ellipticity" + suffix] < 0.3
+        and row["concentration" + suffix] > POINT_CONCENTRATION
+    )
+
+
+def _star_seen_through(row, piece, core_peak_snr, bad, fwhm_pix):
+    """Whether a piece of the target that is not point-like is a star after all.
+
+    It is brighter than the target's own centre and either point-like once
+    the galaxy's light beneath it is taken off, or touching masked pixels (a
+    saturated core and its bleed trail cut a star into pieces that no longer
+    look like a point). Star-forming clumps are fainter than the centre of
+    their galaxy and stay.
+    """
+    if row["peak_snr"] <= core_peak_snr:
+        return False
+    return _point_like(row, fwhm_pix, suffix="_on_host") or bool(
+        bad[_dilated(piece, 1)].any()
     )
 
 
@@ -536,6 +591,12 @@ def _star_mask(piece, row, fwhm_pix, grow):
         mask |= (np.abs(dx) <= width) & (np.abs(dy) <= length)
         mask |= (np.abs(dy) <= width) & (np.abs(dx) <= length)
     return mask
+
+
+def _within(shape, centre, radius):
+    """Pixels within ``radius`` of ``(y, x)``."""
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
 
 
 def _dilated(region, iterations):

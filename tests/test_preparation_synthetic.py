@@ -604,6 +604,65 @@ def test_mask_sources_keeps_a_clumpy_target_whole():
     assert not source_mask[np.hypot(xx - c, yy - c) < 20].any()
 
 
+def _star_on_a_disc(star_flux, *, saturate_above=None, seed=7):
+    """A large disc with one point source 20 pixels from its centre.
+
+    With ``saturate_above``, the source's pixels brighter than that are
+    masked, with a bleed trail along their column, as in SDSS fpM masks.
+    """
+    n = 160
+    c = (n - 1) / 2
+    shape = (n, n)
+    fwhm = 1.4 / PIXEL_SCALE
+    star_xy = (c + 16.0, c - 12.0)
+    star = gaussian(shape, *star_xy, star_flux, fwhm)
+    data = exponential(shape, c, c, 3.0, 12.0, q=0.8, angle=0.3) + star
+    data = data + np.random.default_rng(seed).normal(0, 0.05, shape)
+    mask = np.zeros(shape, bool)
+    if saturate_above is not None:
+        mask = star > saturate_above
+        columns = np.unique(np.nonzero(mask)[1])
+        row = int(np.rint(star_xy[1]))
+        mask[row - 15 : row + 16, columns] = True
+    images = {"r": BandImage("r", data, noise=np.full(shape, 0.05), mask=mask)}
+    return images, star_xy, c
+
+
+@pytest.mark.parametrize(
+    ("star_flux", "saturate_above"), [(90.0, None), (5000.0, 40.0)]
+)
+def test_a_star_on_a_galaxy_brighter_than_its_centre_is_masked(
+    star_flux, saturate_above
+):
+    # The disc's light under the star dilutes the star's concentration (and
+    # a saturated core cuts it into pieces), yet it is no part of the galaxy.
+    images, (sx, sy), c = _star_on_a_disc(star_flux, saturate_above=saturate_above)
+    source_mask, target, info = mask_sources(images, psf_fwhm=1.4)
+    assert info["n_masked_stars_on_target"] >= 1
+    yy, xx = grid(source_mask.shape)
+    from_star = np.hypot(xx - sx, yy - sy)
+    assert source_mask[from_star < 4].all()
+    assert not target[from_star < 4].any()
+    # Only the star and its halo: the disc around it stays the target's.
+    masked_near_target = source_mask & (np.hypot(xx - c, yy - c) < 40)
+    assert masked_near_target.sum() < np.pi * 20**2
+    assert np.all(masked_near_target <= (from_star < 20))
+    from_centre = np.hypot(xx - c, yy - c)
+    disc = (from_centre > 10) & (from_centre < 30) & (from_star > 20)
+    assert target[disc].all() and not source_mask[disc].any()
+    assert not source_mask[from_centre < 6].any()
+
+
+def test_a_compact_clump_fainter_than_the_centre_is_kept():
+    # Point-like once the disc beneath is taken off, but fainter than the
+    # galaxy's centre: a star-forming clump, not a star.
+    images, (sx, sy), _ = _star_on_a_disc(15.0)
+    source_mask, target, info = mask_sources(images, psf_fwhm=1.4)
+    assert info["n_masked_stars_on_target"] == 0
+    assert target[int(np.rint(sy)), int(np.rint(sx))]
+    assert not source_mask[int(np.rint(sy)), int(np.rint(sx))]
+
+
 # --------------------------------------------------------------------------
 # 5. PSF from stars
 # --------------------------------------------------------------------------
