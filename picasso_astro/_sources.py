@@ -256,6 +256,12 @@ POINT_CONCENTRATION = 0.7
 COMPANION_FLUX = 0.05
 #: Stars whose peak exceeds this many sigma get diffraction spikes masked too.
 SPIKE_PEAK_SNR = 2000.0
+#: Sources seen through the target are taken for stars only above this peak
+#: S/N, and only if their core is at least this share of the PSF FWHM wide.
+SEEN_THROUGH_MIN_SNR = 10.0
+STAR_MIN_FWHM = 0.85
+#: A source beside masked pixels above this peak S/N has a saturated core.
+SATURATED_PEAK_SNR = 400.0
 
 
 @dataclass
@@ -400,27 +406,23 @@ def classify_sources(
         seen_through = False
         if on_target:
             dist = np.hypot(row["y"] - cy, row["x"] - cx)
-            off_centre = dist > 2 * fwhm_pix
-            star = point_like and off_centre
-            seen_through = (
-                off_centre
-                and not star
-                and _star_seen_through(row, piece, core_peak_snr, bad, fwhm_pix)
-            )
+            star = point_like and dist > 2 * fwhm_pix
             # A piece with a good share of the target's light beyond twice
             # its half-light radius is another galaxy seen through it.
             bright = detection[piece].sum() > COMPANION_FLUX * core_flux
             companion = bright and dist > max(2.0 * core_r50, 2.0 * fwhm_pix)
-            if not (star or seen_through or companion or dist > far):
-                continue  # a clump or arm of the target itself
-            if seen_through:
-                # Its piece holds much of the galaxy around it: only the star's
-                # core, grown to its halo, and what lies far out are not the
-                # target.
+            if not (star or companion or dist > far):
+                if dist <= 2 * fwhm_pix or not _star_seen_through(
+                    images, row, piece, core_peak_snr, bad, fwhm_pix
+                ):
+                    continue  # a clump or arm of the target itself
+                # A star seen through the galaxy, whose piece holds much of the
+                # galaxy around it: only the star's core, grown to its halo,
+                # and what lies far out are not the target.
+                seen_through = star = True
                 target &= ~(piece & ~_within(shape, (cy, cx), far))
                 star_core = piece & _within(shape, (row["y"], row["x"]), fwhm_pix)
                 piece = _star_mask(star_core, row, fwhm_pix, grow) & ~central
-                star = True
             target &= ~piece
             info["n_masked_stars_on_target"] += int(star)
             point_like = star
@@ -492,8 +494,9 @@ def _catalogue(detection, labels, noise, fwhm_pix):
     The core is the source's connected region above half its peak: its size
     tells a point source from a galaxy even when a bright star's halo makes
     the whole segment large. The ``*_on_host`` measures take the light of
-    whatever the source sits on (the median 2-3 PSF FWHMs from its peak) off
-    first, so that a star seen through a galaxy still looks like a star.
+    whatever the source sits on (the median of the ring 2-3 PSF FWHMs from its
+    peak) off first, so that a star seen through a galaxy still looks like a
+    star.
     """
     rows = {}
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -504,8 +507,8 @@ def _catalogue(detection, labels, noise, fwhm_pix):
         iy, ix = np.unravel_index(np.argmax(np.where(inside, sub, -np.inf)), sub.shape)
         by, bx = np.nonzero(inside)
         radius = np.hypot(by - iy, bx - ix)
-        annulus = sub[by, bx][(radius > 2 * fwhm_pix) & (radius <= 3 * fwhm_pix)]
-        floor = max(float(np.median(annulus)), 0.0) if annulus.size else 0.0
+        peak_at = (iy + box[0].start, ix + box[1].start)
+        floor = max(_ring_median(detection, peak_at, 2 * fwhm_pix, 3 * fwhm_pix), 0.0)
         row = _core_shape(sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, 0.0)
         on_host = _core_shape(sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, floor)
         rows[label] = {
@@ -559,20 +562,70 @@ def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM, suffix=""):
     )
 
 
-def _star_seen_through(row, piece, core_peak_snr, bad, fwhm_pix):
+def _star_seen_through(images, row, piece, core_peak_snr, bad, fwhm_pix):
     """Whether a piece of the target that is not point-like is a star after all.
 
-    It is brighter than the target's own centre and either point-like once
-    the galaxy's light beneath it is taken off, or touching masked pixels (a
-    saturated core and its bleed trail cut a star into pieces that no longer
-    look like a point). Star-forming clumps are fainter than the centre of
-    their galaxy and stay.
+    Point-like once the galaxy's light beneath it is taken off (and no
+    narrower than the PSF), and either brighter than the target's own centre
+    or not bluer than the galaxy's light around it (star-forming clumps are
+    fainter than their galaxy's centre and bluer than their disc); or
+    saturated: brighter than the centre, above `SATURATED_PEAK_SNR` and
+    touching masked pixels (a saturated core and its bleed trail cut a star
+    into pieces that no longer look like a point).
     """
-    if row["peak_snr"] <= core_peak_snr:
+    if row["peak_snr"] < SEEN_THROUGH_MIN_SNR:
         return False
-    return _point_like(row, fwhm_pix, suffix="_on_host") or bool(
-        bad[_dilated(piece, 1)].any()
-    )
+    brighter = row["peak_snr"] > core_peak_snr
+    if (
+        _point_like(row, fwhm_pix, suffix="_on_host")
+        and row["fwhm_on_host"] >= STAR_MIN_FWHM * fwhm_pix
+    ):
+        return brighter or _not_bluer_than_host(images, row, fwhm_pix)
+    saturated = row["peak_snr"] > SATURATED_PEAK_SNR
+    return brighter and saturated and bool(bad[_dilated(piece, 1)].any())
+
+
+#: The colour (blue band, red band) that tells a star from a star-forming
+#: clump of the galaxy it is seen through.
+CLUMP_COLOUR = ("g", "i")
+
+
+def _not_bluer_than_host(images, row, fwhm_pix):
+    """Whether a source's g - i is at least that of the galaxy light around it.
+
+    The host is the median of the ring 2-3 PSF FWHMs from the source, the
+    source its light within 1.5 FWHMs above that.
+    """
+    if not all(band in images for band in CLUMP_COLOUR):
+        return False
+    centre = (round(row["y"]), round(row["x"]))
+    excess, host = [], []
+    for band in CLUMP_COLOUR:
+        data = images[band].data
+        floor = _ring_median(data, centre, 2 * fwhm_pix, 3 * fwhm_pix)
+        core = _ring_values(data, centre, -1.0, 1.5 * fwhm_pix)
+        excess.append(np.nansum(core - floor))
+        host.append(floor)
+    if not min(excess) > 0 or not min(host) > 0:
+        return False
+    return bool(excess[0] / excess[1] <= host[0] / host[1])
+
+
+def _ring_values(image, centre, inner, outer):
+    """Pixel values between ``inner`` and ``outer`` pixels of ``(y, x)``."""
+    reach = int(np.ceil(outer))
+    y0, x0 = max(centre[0] - reach, 0), max(centre[1] - reach, 0)
+    window = image[y0 : centre[0] + reach + 1, x0 : centre[1] + reach + 1]
+    yy, xx = np.indices(window.shape)
+    distance = np.hypot(yy + y0 - centre[0], xx + x0 - centre[1])
+    return window[(distance > inner) & (distance <= outer)]
+
+
+def _ring_median(image, centre, inner, outer):
+    """Median of the finite pixels between ``inner`` and ``outer`` of ``(y, x)``."""
+    values = _ring_values(image, centre, inner, outer)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else 0.0
 
 
 def _star_mask(piece, row, fwhm_pix, grow):

@@ -604,8 +604,14 @@ def test_mask_sources_keeps_a_clumpy_target_whole():
     assert not source_mask[np.hypot(xx - c, yy - c) < 20].any()
 
 
-def _star_on_a_disc(star_flux, *, saturate_above=None, seed=7):
-    """A large disc with one point source 20 pixels from its centre.
+#: Colours (flux in g, r, i) of a red galaxy, a blue clump and a red star.
+RED_DISC = (0.5, 0.8, 1.0)
+BLUE = (1.0, 0.9, 0.7)
+RED = (0.3, 0.7, 1.0)
+
+
+def _star_on_a_disc(star_flux, *, colour=(1.0, 1.0, 1.0), saturate_above=None):
+    """A large red disc in g, r, i with one point source 20 pixels from its centre.
 
     With ``saturate_above``, the source's pixels brighter than that are
     masked, with a bleed trail along their column, as in SDSS fpM masks.
@@ -616,15 +622,23 @@ def _star_on_a_disc(star_flux, *, saturate_above=None, seed=7):
     fwhm = 1.4 / PIXEL_SCALE
     star_xy = (c + 16.0, c - 12.0)
     star = gaussian(shape, *star_xy, star_flux, fwhm)
-    data = exponential(shape, c, c, 3.0, 12.0, q=0.8, angle=0.3) + star
-    data = data + np.random.default_rng(seed).normal(0, 0.05, shape)
+    disc = exponential(shape, c, c, 3.0, 12.0, q=0.8, angle=0.3)
     mask = np.zeros(shape, bool)
     if saturate_above is not None:
         mask = star > saturate_above
         columns = np.unique(np.nonzero(mask)[1])
         row = int(np.rint(star_xy[1]))
         mask[row - 15 : row + 16, columns] = True
-    images = {"r": BandImage("r", data, noise=np.full(shape, 0.05), mask=mask)}
+    rng = np.random.default_rng(7)
+    images = {
+        band: BandImage(
+            band,
+            disc * host + star * own + rng.normal(0, 0.05, shape),
+            noise=np.full(shape, 0.05),
+            mask=mask,
+        )
+        for band, host, own in zip("gri", RED_DISC, colour, strict=True)
+    }
     return images, star_xy, c
 
 
@@ -636,7 +650,9 @@ def test_a_star_on_a_galaxy_brighter_than_its_centre_is_masked(
 ):
     # The disc's light under the star dilutes the star's concentration (and
     # a saturated core cuts it into pieces), yet it is no part of the galaxy.
-    images, (sx, sy), c = _star_on_a_disc(star_flux, saturate_above=saturate_above)
+    images, (sx, sy), c = _star_on_a_disc(
+        star_flux, colour=BLUE, saturate_above=saturate_above
+    )
     source_mask, target, info = mask_sources(images, psf_fwhm=1.4)
     assert info["n_masked_stars_on_target"] >= 1
     yy, xx = grid(source_mask.shape)
@@ -653,14 +669,19 @@ def test_a_star_on_a_galaxy_brighter_than_its_centre_is_masked(
     assert not source_mask[from_centre < 6].any()
 
 
-def test_a_compact_clump_fainter_than_the_centre_is_kept():
-    # Point-like once the disc beneath is taken off, but fainter than the
-    # galaxy's centre: a star-forming clump, not a star.
-    images, (sx, sy), _ = _star_on_a_disc(15.0)
+@pytest.mark.parametrize(("colour", "masked"), [(BLUE, False), (RED, True)])
+def test_a_compact_source_fainter_than_the_centre_is_a_star_if_not_bluer(
+    colour, masked
+):
+    # Point-like once the disc beneath is taken off but fainter than the
+    # galaxy's centre: bluer than the disc, a star-forming clump; as red as
+    # the disc or redder, a star.
+    images, (sx, sy), _ = _star_on_a_disc(30.0, colour=colour)
     source_mask, target, info = mask_sources(images, psf_fwhm=1.4)
-    assert info["n_masked_stars_on_target"] == 0
-    assert target[int(np.rint(sy)), int(np.rint(sx))]
-    assert not source_mask[int(np.rint(sy)), int(np.rint(sx))]
+    at = (int(np.rint(sy)), int(np.rint(sx)))
+    assert info["n_masked_stars_on_target"] == int(masked)
+    assert source_mask[at] == masked
+    assert target[at] != masked
 
 
 # --------------------------------------------------------------------------
