@@ -327,10 +327,11 @@ def classify_sources(
     Sources are detected on the inverse-variance weighted mean of the bands
     (photutils ``detect_sources``). The target is the source under
     ``centre``; its segment is deblended (``deblend_sources``), and pieces
-    off centre that are stars (point-like; or brighter than the target's
-    centre and point-like once the galaxy's light beneath them is taken off,
-    or cut by masked pixels such as a saturated core) or that lie far beyond
-    the central piece (neighbours merged with it) are taken out. Every
+    off centre that are stars (point-like; or point-like once the galaxy's
+    light beneath them is taken off and either brighter than the target's
+    centre or no bluer than the galaxy around them; or bright and cut by
+    masked pixels, a saturated core) or that lie far beyond the central piece
+    (neighbours merged with it) are taken out. Every
     other source is a star (point-like) or a neighbour, masked whole. The
     footprint is the target's connected region of the smoothed reference
     band above ``isophote`` (or above twice the smoothed noise where that is
@@ -510,7 +511,11 @@ def _catalogue(detection, labels, noise, fwhm_pix):
         peak_at = (iy + box[0].start, ix + box[1].start)
         floor = max(_ring_median(detection, peak_at, 2 * fwhm_pix, 3 * fwhm_pix), 0.0)
         row = _core_shape(sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, 0.0)
-        on_host = _core_shape(sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, floor)
+        on_host = {**row, "concentration": 0.0}  # no brighter than what it is on
+        if floor < sub[iy, ix]:
+            on_host = _core_shape(
+                sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, floor
+            )
         rows[label] = {
             "x": row["x"] + box[1].start,
             "y": row["y"] + box[0].start,
