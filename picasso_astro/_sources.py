@@ -390,7 +390,10 @@ def classify_sources(
     core_area = np.count_nonzero(labels == target_child)
     far = max(3.0 * np.sqrt(core_area / np.pi), 3.0 * fwhm_pix)
     core_flux, core_r50 = _flux_and_r50(detection, labels == target_child, cy, cx)
-    core_peak_snr = catalogue.get(target_child, {}).get("peak_snr", np.inf)
+    core = (
+        catalogue.get(target_child, {}).get("peak_snr", np.inf),
+        _blue_to_red(images, (iy, ix), fwhm_pix)[0],
+    )
     central = labels == target_child if target_child else np.zeros(shape, bool)
     grow = max(int(np.ceil(fwhm_pix)), 1)
     neighbours = np.zeros(shape, bool)
@@ -414,7 +417,7 @@ def classify_sources(
             companion = bright and dist > max(2.0 * core_r50, 2.0 * fwhm_pix)
             if not (star or companion or dist > far):
                 if dist <= 2 * fwhm_pix or not _star_seen_through(
-                    images, row, piece, core_peak_snr, bad, fwhm_pix
+                    images, row, piece, core, bad, fwhm_pix
                 ):
                     continue  # a clump or arm of the target itself
                 # A star seen through the galaxy, whose piece holds much of the
@@ -567,25 +570,27 @@ def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM, suffix=""):
     )
 
 
-def _star_seen_through(images, row, piece, core_peak_snr, bad, fwhm_pix):
+def _star_seen_through(images, row, piece, core, bad, fwhm_pix):
     """Whether a piece of the target that is not point-like is a star after all.
 
-    Point-like once the galaxy's light beneath it is taken off (and no
+    ``core`` is the target centre's peak S/N and its g to i flux ratio (or
+    None). Point-like once the galaxy's light beneath it is taken off (and no
     narrower than the PSF), and either brighter than the target's own centre
-    or not bluer than the galaxy's light around it (star-forming clumps are
-    fainter than their galaxy's centre and bluer than their disc); or
+    or not bluer than the galaxy around it (star-forming clumps are fainter
+    than their galaxy's centre and bluer than their disc and bulge); or
     saturated: brighter than the centre, above `SATURATED_PEAK_SNR` and
     touching masked pixels (a saturated core and its bleed trail cut a star
     into pieces that no longer look like a point).
     """
     if row["peak_snr"] < SEEN_THROUGH_MIN_SNR:
         return False
+    core_peak_snr, centre_ratio = core
     brighter = row["peak_snr"] > core_peak_snr
     if (
         _point_like(row, fwhm_pix, suffix="_on_host")
         and row["fwhm_on_host"] >= STAR_MIN_FWHM * fwhm_pix
     ):
-        return brighter or _not_bluer_than_host(images, row, fwhm_pix)
+        return brighter or _not_bluer_than_host(images, row, fwhm_pix, centre_ratio)
     saturated = row["peak_snr"] > SATURATED_PEAK_SNR
     return brighter and saturated and bool(bad[_dilated(piece, 1)].any())
 
@@ -595,15 +600,15 @@ def _star_seen_through(images, row, piece, core_peak_snr, bad, fwhm_pix):
 CLUMP_COLOUR = ("g", "i")
 
 
-def _not_bluer_than_host(images, row, fwhm_pix):
-    """Whether a source's g - i is at least that of the galaxy light around it.
+def _blue_to_red(images, centre, fwhm_pix):
+    """Flux ratio of `CLUMP_COLOUR` of a source above the ring 2-3 FWHMs out.
 
-    The host is the median of the ring 2-3 PSF FWHMs from the source, the
-    source its light within 1.5 FWHMs above that.
+    The ratio of the source's light within 1.5 PSF FWHMs of ``(y, x)`` above
+    the ring's median, and that of the ring's median itself; None where
+    either is not positive or the bands are missing.
     """
     if not all(band in images for band in CLUMP_COLOUR):
-        return False
-    centre = (round(row["y"]), round(row["x"]))
+        return None, None
     excess, host = [], []
     for band in CLUMP_COLOUR:
         data = images[band].data
@@ -611,9 +616,19 @@ def _not_bluer_than_host(images, row, fwhm_pix):
         core = _ring_values(data, centre, -1.0, 1.5 * fwhm_pix)
         excess.append(np.nansum(core - floor))
         host.append(floor)
-    if not min(excess) > 0 or not min(host) > 0:
-        return False
-    return bool(excess[0] / excess[1] <= host[0] / host[1])
+    source = excess[0] / excess[1] if min(excess) > 0 else None
+    return source, host[0] / host[1] if min(host) > 0 else None
+
+
+def _not_bluer_than_host(images, row, fwhm_pix, centre_ratio):
+    """Whether a source's g - i is at least that of the galaxy around it.
+
+    The galaxy around it is the ring 2-3 PSF FWHMs from the source or, where
+    that is bluer or too faint to measure, the galaxy's centre.
+    """
+    source, ring = _blue_to_red(images, (round(row["y"]), round(row["x"])), fwhm_pix)
+    references = [r for r in (ring, centre_ratio) if r is not None]
+    return bool(source is not None and references and source <= max(references))
 
 
 def _ring_values(image, centre, inner, outer):
