@@ -417,7 +417,7 @@ def classify_sources(
             companion = bright and dist > max(2.0 * core_r50, 2.0 * fwhm_pix)
             if not (star or companion or dist > far):
                 if dist <= 2 * fwhm_pix or not _star_seen_through(
-                    images, row, piece, core, bad, fwhm_pix
+                    images, detection, row, piece, core, bad, fwhm_pix
                 ):
                     continue  # a clump or arm of the target itself
                 # A star seen through the galaxy, whose piece holds much of the
@@ -497,10 +497,7 @@ def _catalogue(detection, labels, noise, fwhm_pix):
 
     The core is the source's connected region above half its peak: its size
     tells a point source from a galaxy even when a bright star's halo makes
-    the whole segment large. The ``*_on_host`` measures take the light of
-    whatever the source sits on (the median of the ring 2-3 PSF FWHMs from its
-    peak) off first, so that a star seen through a galaxy still looks like a
-    star.
+    the whole segment large.
     """
     rows = {}
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -509,34 +506,17 @@ def _catalogue(detection, labels, noise, fwhm_pix):
         sub = detection[box]
         inside = labels[box] == label
         iy, ix = np.unravel_index(np.argmax(np.where(inside, sub, -np.inf)), sub.shape)
-        by, bx = np.nonzero(inside)
-        radius = np.hypot(by - iy, bx - ix)
-        peak_at = (iy + box[0].start, ix + box[1].start)
-        floor = max(_ring_median(detection, peak_at, 2 * fwhm_pix, 3 * fwhm_pix), 0.0)
-        row = _core_shape(sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, 0.0)
-        on_host = {**row, "concentration": 0.0}  # no brighter than what it is on
-        if floor < sub[iy, ix]:
-            on_host = _core_shape(
-                sub, inside, (iy, ix), (by, bx, radius), fwhm_pix, floor
-            )
-        rows[label] = {
-            "x": row["x"] + box[1].start,
-            "y": row["y"] + box[0].start,
-            "fwhm": row["fwhm"],
-            "ellipticity": row["ellipticity"],
-            "concentration": row["concentration"],
-            "fwhm_on_host": on_host["fwhm"],
-            "ellipticity_on_host": on_host["ellipticity"],
-            "concentration_on_host": on_host["concentration"],
-            "peak_snr": float(sub[iy, ix] / noise[box][iy, ix]),
-        }
+        row = _core_shape(sub, inside, (iy, ix), fwhm_pix, 0.0)
+        row["x"] += box[1].start
+        row["y"] += box[0].start
+        row["peak_snr"] = float(sub[iy, ix] / noise[box][iy, ix])
+        rows[label] = row
     return rows
 
 
-def _core_shape(sub, inside, peak_at, pixels, fwhm_pix, floor):
+def _core_shape(sub, inside, peak_at, fwhm_pix, floor):
     """Centroid, FWHM, ellipticity and concentration of a source above ``floor``."""
     iy, ix = peak_at
-    by, bx, radius = pixels
     half = floor + 0.5 * (sub[iy, ix] - floor)
     pieces, _ = ndimage.label(inside & (sub >= half))
     yy, xx = np.nonzero(pieces == pieces[iy, ix])
@@ -545,6 +525,8 @@ def _core_shape(sub, inside, peak_at, pixels, fwhm_pix, floor):
     cx = float(np.average(xx, weights=weight))
     # Light within one PSF FWHM of the peak over light within three: about
     # 0.9 for a point source, less for anything extended.
+    by, bx = np.nonzero(inside)
+    radius = np.hypot(by - iy, bx - ix)
     light = np.clip(sub[by, bx] - floor, 0, None)
     outer = light[radius <= 3 * fwhm_pix].sum()
     concentration = light[radius <= fwhm_pix].sum() / outer if outer > 0 else 1.0
@@ -562,15 +544,32 @@ def _core_shape(sub, inside, peak_at, pixels, fwhm_pix, floor):
     }
 
 
-def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM, suffix=""):
+def _shape_on_host(detection, piece, fwhm_pix):
+    """`_core_shape` of a source above the light it sits on, or None.
+
+    That light is the median of the ring 2-3 PSF FWHMs from the source's
+    peak, so that a star seen through a galaxy still looks like a star; None
+    where the source is no brighter than it.
+    """
+    box = ndimage.find_objects(piece.astype(np.int8))[0]
+    sub, inside = detection[box], piece[box]
+    iy, ix = np.unravel_index(np.argmax(np.where(inside, sub, -np.inf)), sub.shape)
+    peak_at = (iy + box[0].start, ix + box[1].start)
+    floor = max(_ring_median(detection, peak_at, 2 * fwhm_pix, 3 * fwhm_pix), 0.0)
+    if floor >= sub[iy, ix]:
+        return None
+    return _core_shape(sub, inside, (iy, ix), fwhm_pix, floor)
+
+
+def _point_like(row, fwhm_pix, limit=POINT_LIKE_FWHM):
     return bool(
-        row["fwhm" + suffix] < limit * fwhm_pix
-        and row["ellipticity" + suffix] < 0.3
-        and row["concentration" + suffix] > POINT_CONCENTRATION
+        row["fwhm"] < limit * fwhm_pix
+        and row["ellipticity"] < 0.3
+        and row["concentration"] > POINT_CONCENTRATION
     )
 
 
-def _star_seen_through(images, row, piece, core, bad, fwhm_pix):
+def _star_seen_through(images, detection, row, piece, core, bad, fwhm_pix):
     """Whether a piece of the target that is not point-like is a star after all.
 
     ``core`` is the target centre's peak S/N and its g to i flux ratio (or
@@ -586,9 +585,11 @@ def _star_seen_through(images, row, piece, core, bad, fwhm_pix):
         return False
     core_peak_snr, centre_ratio = core
     brighter = row["peak_snr"] > core_peak_snr
+    on_host = _shape_on_host(detection, piece, fwhm_pix)
     if (
-        _point_like(row, fwhm_pix, suffix="_on_host")
-        and row["fwhm_on_host"] >= STAR_MIN_FWHM * fwhm_pix
+        on_host is not None
+        and _point_like(on_host, fwhm_pix)
+        and on_host["fwhm"] >= STAR_MIN_FWHM * fwhm_pix
     ):
         return brighter or _not_bluer_than_host(images, row, fwhm_pix, centre_ratio)
     saturated = row["peak_snr"] > SATURATED_PEAK_SNR
